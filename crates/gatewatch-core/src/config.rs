@@ -1,0 +1,348 @@
+//! Configuration files: one TOML file per process (edge, aggregator), every field documented
+//! in `deploy/edge.toml` and `deploy/aggregator.toml`.
+//!
+//! Loading reports every problem at once: unknown keys (typos) anywhere in the file, then
+//! every semantic error (bad ids, polygons, thresholds, rules). A TOML syntax or type error
+//! stops parsing, so it is reported alone.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::detection::ObjectClass;
+use crate::geometry::{Point, Polygon};
+use crate::rules::{RuleSet, RulesConfig};
+use crate::topic::valid_id;
+use crate::tracker::TrackerConfig;
+use crate::zones::Zone;
+
+/// How to reach the MQTT broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    /// Client id; default `gatewatch-edge-{site}-{edge}` or `gatewatch-aggregator`.
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub keep_alive_s: u64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self { host: "127.0.0.1".into(), port: 1883, client_id: None, username: None, password: None, keep_alive_s: 10 }
+    }
+}
+
+/// The detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VisionConfig {
+    /// NanoDet-m 416 ONNX model (made by `deploy/setup.sh`).
+    pub model: PathBuf,
+    /// ONNX Runtime shared library; `ORT_DYLIB_PATH` wins when set.
+    pub onnxruntime: PathBuf,
+    pub score_threshold: f32,
+    pub iou_threshold: f32,
+    /// ONNX Runtime intra-op threads (0: let ONNX Runtime choose).
+    pub intra_threads: usize,
+}
+
+impl Default for VisionConfig {
+    fn default() -> Self {
+        Self {
+            model: "models/nanodet-m-416.onnx".into(),
+            onnxruntime: "models/onnxruntime/libonnxruntime.so".into(),
+            score_threshold: 0.35,
+            iou_threshold: 0.6,
+            intra_threads: 2,
+        }
+    }
+}
+
+/// Track snapshots (personal data: kept small, sent once per track).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SnapshotConfig {
+    pub enabled: bool,
+    /// Longest side of the snapshot in pixels; bigger crops are scaled down.
+    pub max_side: u32,
+    /// JPEG quality 1..=100; lowered until the picture fits `max_bytes`.
+    pub quality: u8,
+    pub max_bytes: usize,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self { enabled: true, max_side: 256, quality: 80, max_bytes: 48 * 1024 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZoneConfig {
+    pub name: String,
+    /// Corners in picture fractions: `[[x, y], ...]`, 0..1 from the top-left corner.
+    pub polygon: Vec<[f32; 2]>,
+    /// Classes the zone reports; empty or absent means all.
+    #[serde(default)]
+    pub classes: Vec<ObjectClass>,
+}
+
+impl ZoneConfig {
+    pub fn to_zone(&self) -> Zone {
+        Zone {
+            name: self.name.clone(),
+            polygon: Polygon(self.polygon.iter().map(|&[x, y]| Point::new(x, y)).collect()),
+            classes: self.classes.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraConfig {
+    pub id: String,
+    /// `file:///path`, `rtsp://host/stream`, `v4l2:///dev/video0`, or a plain file path.
+    pub uri: String,
+    /// Frames per second that go through the detector; every frame is decoded.
+    #[serde(default = "default_detect_fps")]
+    pub detect_fps: f64,
+    /// Play files at their native rate (like a live camera) instead of as fast as possible.
+    #[serde(default)]
+    pub realtime: bool,
+    /// Seconds a track must stay outside a zone before it counts as having left.
+    #[serde(default = "default_exit_grace")]
+    pub exit_grace_s: f64,
+    #[serde(default)]
+    pub zones: Vec<ZoneConfig>,
+}
+
+fn default_detect_fps() -> f64 {
+    5.0
+}
+fn default_exit_grace() -> f64 {
+    1.0
+}
+
+/// An edge worker: one gate box, one or more cameras.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeConfig {
+    pub site: String,
+    /// This gate box's id, unique within the site.
+    pub edge: String,
+    /// Seconds between camera_stats heartbeats (in stream time).
+    #[serde(default = "default_stats_interval")]
+    pub stats_interval_s: f64,
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    #[serde(default)]
+    pub vision: VisionConfig,
+    #[serde(default)]
+    pub tracker: TrackerConfig,
+    #[serde(default)]
+    pub snapshot: SnapshotConfig,
+    pub cameras: Vec<CameraConfig>,
+}
+
+fn default_stats_interval() -> f64 {
+    5.0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` (created if missing).
+    pub url: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://gatewatch.db".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IngestConfig {
+    /// Payloads larger than this are refused before parsing.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { max_payload_bytes: 1024 * 1024 }
+    }
+}
+
+/// The central aggregator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct AggregatorConfig {
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+}
+
+/// Parse TOML into `T`, collecting unknown keys as errors.
+fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Vec<String>> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![e.to_string()])?;
+    let mut unknown = Vec::new();
+    let value = serde_ignored::deserialize(table, |path| unknown.push(format!("unknown key `{path}`")))
+        .map_err(|e: toml::de::Error| vec![e.to_string()])?;
+    if unknown.is_empty() { Ok(value) } else { Err(unknown) }
+}
+
+impl EdgeConfig {
+    pub fn from_toml(text: &str) -> Result<Self, Vec<String>> {
+        let cfg: Self = parse(text)?;
+        let errors = cfg.validate();
+        if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+    }
+
+    /// Every semantic problem, as `field: what is wrong`.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        for (field, v) in [("site", &self.site), ("edge", &self.edge)] {
+            if !valid_id(v) {
+                e.push(format!("{field}: {v:?} must be 1-64 of A-Z a-z 0-9 _ -"));
+            }
+        }
+        if !(self.stats_interval_s > 0.0) {
+            e.push("stats_interval_s: must be > 0".into());
+        }
+        let v = &self.vision;
+        if !(0.0..=1.0).contains(&v.score_threshold) {
+            e.push("vision.score_threshold: must be within 0..1".into());
+        }
+        if !(0.0..=1.0).contains(&v.iou_threshold) {
+            e.push("vision.iou_threshold: must be within 0..1".into());
+        }
+        let t = &self.tracker;
+        if !(0.0 < t.low_score && t.low_score <= t.high_score && t.high_score <= 1.0) {
+            e.push("tracker: need 0 < low_score <= high_score <= 1".into());
+        }
+        if !(0.0..1.0).contains(&t.match_iou) || t.min_hits == 0 || !(t.max_lost_s >= 0.0) {
+            e.push("tracker: need 0 <= match_iou < 1, min_hits >= 1, max_lost_s >= 0".into());
+        }
+        let s = &self.snapshot;
+        if s.enabled && (s.quality == 0 || s.quality > 100 || s.max_side < 16 || s.max_bytes < 1024) {
+            e.push("snapshot: need quality 1..=100, max_side >= 16, max_bytes >= 1024".into());
+        }
+        if self.cameras.is_empty() {
+            e.push("cameras: at least one camera is needed".into());
+        }
+        let mut ids = HashSet::new();
+        for (i, c) in self.cameras.iter().enumerate() {
+            let at = format!("cameras[{i}] ({})", c.id);
+            if !valid_id(&c.id) {
+                e.push(format!("{at}.id: must be 1-64 of A-Z a-z 0-9 _ -"));
+            }
+            if !ids.insert(&c.id) {
+                e.push(format!("{at}.id: duplicate camera id"));
+            }
+            if c.uri.trim().is_empty() {
+                e.push(format!("{at}.uri: empty"));
+            }
+            if !(c.detect_fps > 0.0 && c.detect_fps <= 120.0) {
+                e.push(format!("{at}.detect_fps: must be within (0, 120]"));
+            }
+            if !(c.exit_grace_s >= 0.0) {
+                e.push(format!("{at}.exit_grace_s: must be >= 0"));
+            }
+            let mut names = HashSet::new();
+            for (j, z) in c.zones.iter().enumerate() {
+                let at = format!("{at}.zones[{j}] ({})", z.name);
+                if !valid_id(&z.name) {
+                    e.push(format!("{at}.name: must be 1-64 of A-Z a-z 0-9 _ -"));
+                }
+                if !names.insert(&z.name) {
+                    e.push(format!("{at}.name: duplicate zone name"));
+                }
+                if z.polygon.len() < 3 {
+                    e.push(format!("{at}.polygon: needs at least 3 corners"));
+                }
+                if z.polygon.iter().flatten().any(|v| !(0.0..=1.0).contains(v)) {
+                    e.push(format!("{at}.polygon: corners are picture fractions within 0..1"));
+                }
+            }
+        }
+        e
+    }
+}
+
+impl AggregatorConfig {
+    pub fn from_toml(text: &str) -> Result<Self, Vec<String>> {
+        let cfg: Self = parse(text)?;
+        let errors = cfg.validate();
+        if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+    }
+
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if !self.database.url.starts_with("sqlite:") {
+            e.push(format!("database.url: {:?} is not a sqlite: URL", self.database.url));
+        }
+        if self.ingest.max_payload_bytes < 1024 {
+            e.push("ingest.max_payload_bytes: must be >= 1024".into());
+        }
+        if let Err(rule_errors) = RuleSet::new(&self.rules) {
+            e.extend(rule_errors);
+        }
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EDGE: &str = r#"
+        site = "north"
+        edge = "gate-1"
+        [[cameras]]
+        id = "cam1"
+        uri = "media/vtest.avi"
+        zones = [{ name = "plaza", polygon = [[0.1, 0.5], [0.9, 0.5], [0.9, 1.0]], classes = ["person"] }]
+    "#;
+
+    #[test]
+    fn a_minimal_edge_file_gets_defaults() {
+        let cfg = EdgeConfig::from_toml(EDGE).unwrap();
+        assert_eq!(cfg.cameras[0].detect_fps, 5.0);
+        assert_eq!(cfg.mqtt.port, 1883);
+        assert_eq!(cfg.cameras[0].zones[0].to_zone().classes, vec![ObjectClass::Person]);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let errs = EdgeConfig::from_toml(&EDGE.replace("[[cameras]]", "colour = 1\n[vision]\nthreads = 4\n[[cameras]]")).unwrap_err();
+        assert_eq!(errs, vec!["unknown key `colour`", "unknown key `vision.threads`"]);
+
+        let bad = EDGE
+            .replace("\"north\"", "\"no rth\"")
+            .replace("[[cameras]]", "[[cameras]]\ndetect_fps = 0")
+            .replace("[0.9, 1.0]", "[0.9, 1.5]");
+        let errs = EdgeConfig::from_toml(&bad).unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+    }
+
+    #[test]
+    fn aggregator_rules_are_checked() {
+        let cfg = r#"
+            [database]
+            url = "postgres://x"
+            [[rules.loitering]]
+            name = "a"
+            zone = "plaza"
+            min_dwell_s = 0
+        "#;
+        let errs = AggregatorConfig::from_toml(cfg).unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(AggregatorConfig::from_toml("").is_ok());
+    }
+}

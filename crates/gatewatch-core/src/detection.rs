@@ -1,0 +1,143 @@
+//! What a detector reports, and non-maximum suppression.
+
+use serde::{Deserialize, Serialize};
+
+use crate::geometry::BBox;
+
+/// The object classes gatewatch keeps; every other COCO class is dropped at decode time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectClass {
+    Person,
+    Bicycle,
+    Car,
+    Motorcycle,
+    Bus,
+    Truck,
+}
+
+impl ObjectClass {
+    pub const ALL: [ObjectClass; 6] = [
+        ObjectClass::Person,
+        ObjectClass::Bicycle,
+        ObjectClass::Car,
+        ObjectClass::Motorcycle,
+        ObjectClass::Bus,
+        ObjectClass::Truck,
+    ];
+
+    /// Map a COCO-80 class index (0 person, 1 bicycle, 2 car, 3 motorcycle, 5 bus, 7 truck).
+    pub fn from_coco(index: usize) -> Option<Self> {
+        match index {
+            0 => Some(Self::Person),
+            1 => Some(Self::Bicycle),
+            2 => Some(Self::Car),
+            3 => Some(Self::Motorcycle),
+            5 => Some(Self::Bus),
+            7 => Some(Self::Truck),
+            _ => None,
+        }
+    }
+
+    pub fn coco_index(self) -> usize {
+        match self {
+            Self::Person => 0,
+            Self::Bicycle => 1,
+            Self::Car => 2,
+            Self::Motorcycle => 3,
+            Self::Bus => 5,
+            Self::Truck => 7,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Bicycle => "bicycle",
+            Self::Car => "car",
+            Self::Motorcycle => "motorcycle",
+            Self::Bus => "bus",
+            Self::Truck => "truck",
+        }
+    }
+
+    pub fn is_vehicle(self) -> bool {
+        !matches!(self, Self::Person | Self::Bicycle)
+    }
+}
+
+impl std::fmt::Display for ObjectClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ObjectClass {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown object class {s:?} (known: person, bicycle, car, motorcycle, bus, truck)"))
+    }
+}
+
+/// One object found in one frame, in frame pixel coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub bbox: BBox,
+    pub score: f32,
+    pub class: ObjectClass,
+}
+
+/// Per-class greedy non-maximum suppression: keeps the highest-scoring box of every cluster
+/// whose members overlap it by more than `iou_threshold`. Output is sorted by score, descending.
+pub fn nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
+    for d in dets {
+        let suppressed = kept
+            .iter()
+            .any(|k| k.class == d.class && k.bbox.iou(&d.bbox) > iou_threshold);
+        if !suppressed {
+            kept.push(d);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x: f32, score: f32, class: ObjectClass) -> Detection {
+        Detection { bbox: BBox::new(x, 0.0, x + 10.0, 10.0), score, class }
+    }
+
+    #[test]
+    fn nms_keeps_best_of_overlapping_boxes_per_class() {
+        let out = nms(
+            vec![
+                det(0.0, 0.5, ObjectClass::Person),
+                det(1.0, 0.9, ObjectClass::Person),
+                det(1.0, 0.8, ObjectClass::Car), // other class: kept despite overlap
+                det(50.0, 0.3, ObjectClass::Person),
+            ],
+            0.5,
+        );
+        let summary: Vec<_> = out.iter().map(|d| (d.bbox.x1, d.score, d.class)).collect();
+        assert_eq!(
+            summary,
+            vec![(1.0, 0.9, ObjectClass::Person), (1.0, 0.8, ObjectClass::Car), (50.0, 0.3, ObjectClass::Person)]
+        );
+    }
+
+    #[test]
+    fn coco_mapping_round_trips() {
+        for c in ObjectClass::ALL {
+            assert_eq!(ObjectClass::from_coco(c.coco_index()), Some(c));
+            assert_eq!(c.as_str().parse::<ObjectClass>(), Ok(c));
+        }
+        assert_eq!(ObjectClass::from_coco(4), None); // airplane
+    }
+}

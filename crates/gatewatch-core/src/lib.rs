@@ -1,0 +1,17 @@
+//! The pure core of gatewatch.
+//!
+//! Everything a frame's journey needs that is *logic*, not I/O: geometry, detections and their
+//! decoding, tracking, zones, the event schema, plate normalisation and the alert rules. Nothing
+//! here knows GStreamer, ONNX Runtime, MQTT or SQL; adapters live in their own crates and call in.
+
+pub mod config;
+pub mod detection;
+pub mod event;
+pub mod frame;
+pub mod geometry;
+pub mod nanodet;
+pub mod plate;
+pub mod rules;
+pub mod topic;
+pub mod tracker;
+pub mod zones;

