@@ -1,1 +1,2 @@
-//! placeholder
+//! MQTT adapter placeholder
+pub mod broker { pub struct Mosquitto; }

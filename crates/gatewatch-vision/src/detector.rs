@@ -1,0 +1,100 @@
+//! NanoDet-m person and vehicle detection with ONNX Runtime.
+//!
+//! frame (RGB, any size) → resize to 416x416, BGR, normalised (`preprocess`) → ort session →
+//! six output tensors, matched to strides by shape → `gatewatch_core::nanodet::decode` → boxes
+//! in frame pixels. Output names vary between conversions, so nothing depends on them.
+
+use std::path::Path;
+
+use gatewatch_core::detection::Detection;
+use gatewatch_core::nanodet::{self, DecodeParams, Level};
+pub use gatewatch_core::config::VisionConfig as DetectorConfig;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+
+use crate::VisionError;
+use crate::preprocess::{NANODET, rgb_to_bgr_planar};
+
+const INPUT: usize = 416;
+const STRIDES: [u32; 3] = [8, 16, 32];
+
+pub struct Detector {
+    session: Session,
+    params: DecodeParams,
+    input: Vec<f32>,
+}
+
+impl Detector {
+    pub fn new(cfg: &DetectorConfig) -> Result<Self, VisionError> {
+        let env = crate::runtime::environment(&cfg.onnxruntime)?;
+        let model = cfg.model.as_path();
+        if !model.is_file() {
+            return Err(model_err(model, "file not found (run deploy/setup.sh)"));
+        }
+        let mut builder = Session::builder(env)
+            .map_err(VisionError::ort)?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(VisionError::ort)?;
+        if cfg.intra_threads > 0 {
+            builder = builder.with_intra_threads(cfg.intra_threads).map_err(VisionError::ort)?;
+        }
+        let session = builder.commit_from_file(model).map_err(|e| model_err(model, &e.to_string()))?;
+        if session.inputs().len() != 1 || session.outputs().len() != 6 {
+            return Err(model_err(model, "expected 1 input and 6 outputs (NanoDet-m 416)"));
+        }
+        let params = DecodeParams {
+            input_size: INPUT as u32,
+            score_threshold: cfg.score_threshold,
+            iou_threshold: cfg.iou_threshold,
+            ..Default::default()
+        };
+        tracing::info!(model = %model.display(), threads = cfg.intra_threads, "detector loaded");
+        Ok(Self { session, params, input: vec![0.0; 3 * INPUT * INPUT] })
+    }
+
+    /// Detect people and vehicles in a packed RGB picture.
+    pub fn detect(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<Vec<Detection>, VisionError> {
+        let (w, h) = (width as usize, height as usize);
+        if w == 0 || h == 0 || rgb.len() != w * h * 3 {
+            return Err(VisionError::BadFrame { width, height, len: rgb.len() });
+        }
+        rgb_to_bgr_planar(rgb, w, h, INPUT, INPUT, &NANODET, &mut self.input);
+        self.infer(width as f32 / INPUT as f32, height as f32 / INPUT as f32)
+    }
+
+    /// Run the model on the prepared input; boxes scaled by `(sx, sy)`.
+    fn infer(&mut self, sx: f32, sy: f32) -> Result<Vec<Detection>, VisionError> {
+        let tensor = TensorRef::from_array_view(([1usize, 3, INPUT, INPUT], &self.input[..])).map_err(VisionError::ort)?;
+        let outputs = self.session.run(ort::inputs![tensor]).map_err(VisionError::ort)?;
+        let mut scores: [&[f32]; 3] = [&[]; 3];
+        let mut boxes: [&[f32]; 3] = [&[]; 3];
+        for i in 0..outputs.len() {
+            let (shape, data) = outputs[i].try_extract_tensor::<f32>().map_err(VisionError::ort)?;
+            let dims: &[i64] = shape;
+            let [1, cells, channels] = dims else {
+                return Err(VisionError::Ort(format!("unexpected output shape {dims:?}")));
+            };
+            let Some(level) = STRIDES.iter().position(|&s| ((INPUT as u32 / s).pow(2)) as i64 == *cells) else {
+                return Err(VisionError::Ort(format!("output with {cells} cells matches no stride")));
+            };
+            match channels {
+                80 => scores[level] = data,
+                44 => boxes[level] = data,
+                c => return Err(VisionError::Ort(format!("output with {c} channels is neither scores nor boxes"))),
+            }
+        }
+        let levels: Vec<Level> =
+            (0..3).map(|i| Level { stride: STRIDES[i], scores: scores[i], boxes: boxes[i] }).collect();
+        Ok(nanodet::decode(&levels, &self.params, sx, sy)?)
+    }
+
+    /// Run the model on whatever the input buffer holds (for inference-only benchmarks).
+    pub fn infer_prepared(&mut self) -> Result<usize, VisionError> {
+        self.infer(1.0, 1.0).map(|d| d.len())
+    }
+}
+
+fn model_err(path: &Path, why: &str) -> VisionError {
+    VisionError::Model { path: path.display().to_string(), why: why.into() }
+}
