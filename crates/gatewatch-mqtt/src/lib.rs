@@ -1,2 +1,43 @@
-//! MQTT adapter placeholder
-pub mod broker { pub struct Mosquitto; }
+//! MQTT adapter (rumqttc), and a local Mosquitto for the demo and tests.
+//!
+//! - [`client::MqttClient`]: QoS 1 publishing that knows what the broker has acknowledged,
+//!   and QoS 1 subscribing with manual acks: the caller acks a message only after it has
+//!   stored it, so a crash before that gets it redelivered. Reconnects by itself and
+//!   subscribes again after every connect.
+//! - [`broker::Mosquitto`]: a real broker process on a free port that can be stopped and
+//!   restarted (demo, tests).
+
+pub mod broker;
+pub mod client;
+
+pub use client::{Message, MqttClient};
+
+use gatewatch_core::config::MqttConfig;
+use rumqttc::MqttOptions;
+use std::time::Duration;
+
+/// Largest MQTT packet gatewatch sends or accepts (events carry one small JPEG).
+pub const MAX_PACKET_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    #[error("MQTT client: {0}")]
+    Client(#[from] rumqttc::ClientError),
+    #[error("{0} messages still unacknowledged by the broker after {1:?}")]
+    FlushTimeout(u64, Duration),
+    #[error("the MQTT connection task has stopped")]
+    Closed,
+    #[error("mosquitto: {0}")]
+    Broker(String),
+}
+
+pub(crate) fn options(cfg: &MqttConfig, default_id: &str) -> MqttOptions {
+    let id = cfg.client_id.clone().unwrap_or_else(|| default_id.to_string());
+    let mut o = MqttOptions::new(id, cfg.host.clone(), cfg.port);
+    o.set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)));
+    o.set_max_packet_size(MAX_PACKET_BYTES, MAX_PACKET_BYTES);
+    if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
+        o.set_credentials(u.clone(), p.clone());
+    }
+    o
+}

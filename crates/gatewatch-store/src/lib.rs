@@ -1,1 +1,296 @@
-//! placeholder
+//! Storage adapter: events and alerts in SQLite through sqlx (migrations in `migrations/`).
+//!
+//! Idempotent by construction: an event is stored once per `event_id`, an alert once per
+//! dedupe key, whatever the delivery does. Values are always bound parameters, never
+//! formatted into SQL. A locked database is an error the caller retries, not a loss.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use gatewatch_core::event::{Event, EventBody};
+use gatewatch_core::rules::Alert;
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {url}: {source}")]
+    Open { url: String, source: sqlx::Error },
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Worth retrying: the database is busy or locked, or the connection hiccupped.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sql(sqlx::Error::Database(db)) => {
+                let m = db.message();
+                m.contains("locked") || m.contains("busy")
+            }
+            StoreError::Sql(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A stored alert as the desk sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAlert {
+    pub alert: Alert,
+    pub acked_at: Option<DateTime<Utc>>,
+    pub acked_by: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl Store {
+    /// Open (creating if missing) and migrate. `url` like `sqlite://gatewatch.db`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let open = |source| StoreError::Open { url: url.into(), source };
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(open)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(open)?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn has_event(&self, event_id: uuid::Uuid) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM events WHERE event_id = ?")
+            .bind(event_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Store an event and the alerts it raised in one transaction. Returns whether the event
+    /// was new, and the alerts that were new (a key already stored is skipped).
+    pub async fn commit(&self, ev: &Event, alerts: &[Alert]) -> Result<(bool, Vec<Alert>), StoreError> {
+        let now = ts(Utc::now());
+        let (body, snapshot) = split_snapshot(&ev.body);
+        let mut tx = self.pool.begin().await?;
+        let new_event = sqlx::query(
+            "INSERT INTO events (event_id, site, edge, camera, seq, kind, track, captured_at, received_at, body, snapshot)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(ev.event_id.to_string())
+        .bind(&ev.site)
+        .bind(&ev.edge)
+        .bind(&ev.camera)
+        .bind(ev.seq as i64)
+        .bind(ev.body.kind())
+        .bind(ev.body.track().map(|t| t as i64))
+        .bind(ts(ev.captured_at))
+        .bind(&now)
+        .bind(body)
+        .bind(snapshot)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let mut new_alerts = Vec::new();
+        for a in alerts {
+            let inserted = sqlx::query(
+                "INSERT INTO alerts (alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message, raised_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_key) DO NOTHING",
+            )
+            .bind(a.alert_id.to_string())
+            .bind(&a.key)
+            .bind(&a.rule)
+            .bind(a.kind.as_str())
+            .bind(&a.site)
+            .bind(&a.edge)
+            .bind(&a.camera)
+            .bind(a.track.map(|t| t as i64))
+            .bind(&a.zone)
+            .bind(&a.plate)
+            .bind(ts(a.at))
+            .bind(a.event_id.to_string())
+            .bind(&a.message)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                new_alerts.push(a.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok((new_event, new_alerts))
+    }
+
+    pub async fn event_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    /// Every stored event id (for tests and audits).
+    pub async fn event_ids(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT event_id FROM events ORDER BY event_id").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| r.try_get(0).map_err(StoreError::from)).collect()
+    }
+
+    /// Events per kind, sorted by kind.
+    pub async fn counts_by_kind(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT kind, COUNT(*) FROM events GROUP BY kind ORDER BY kind").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    /// The JPEG snapshot stored with an event, if any.
+    pub async fn snapshot(&self, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT snapshot FROM events WHERE event_id = ?").bind(event_id).fetch_optional(&self.pool).await?;
+        Ok(row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>(0).ok().flatten()))
+    }
+
+    /// Alerts, newest first; only unacknowledged ones when `open_only`.
+    pub async fn alerts(&self, open_only: bool) -> Result<Vec<StoredAlert>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message, acked_at, acked_by
+             FROM alerts WHERE (? = 0 OR acked_at IS NULL) ORDER BY at DESC, alert_id DESC",
+        )
+        .bind(open_only as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_alert).collect()
+    }
+
+    /// An officer acknowledges an alert. Returns false if there is no such open alert.
+    pub async fn ack_alert(&self, alert_id: &str, officer: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE alerts SET acked_at = ?, acked_by = ? WHERE alert_id = ? AND acked_at IS NULL")
+            .bind(ts(at))
+            .bind(officer)
+            .bind(alert_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The body as JSON without its snapshot, and the snapshot's JPEG bytes.
+fn split_snapshot(body: &EventBody) -> (String, Option<Vec<u8>>) {
+    match body {
+        EventBody::TrackEnded { snapshot: Some(s), .. } => {
+            let mut stripped = body.clone();
+            if let EventBody::TrackEnded { snapshot, .. } = &mut stripped {
+                *snapshot = None;
+            }
+            (serde_json::to_string(&stripped).unwrap_or_default(), s.bytes().ok())
+        }
+        _ => (serde_json::to_string(body).unwrap_or_default(), None),
+    }
+}
+
+fn row_to_alert(r: &sqlx::sqlite::SqliteRow) -> Result<StoredAlert, StoreError> {
+    let parse_time = |s: String| DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).ok();
+    let kind: String = r.try_get("kind")?;
+    let alert = Alert {
+        alert_id: r.try_get::<String, _>("alert_id")?.parse().unwrap_or_default(),
+        key: r.try_get("alert_key")?,
+        rule: r.try_get("rule")?,
+        kind: serde_json::from_value(serde_json::Value::String(kind)).unwrap_or(gatewatch_core::rules::AlertKind::Loitering),
+        site: r.try_get("site")?,
+        edge: r.try_get("edge")?,
+        camera: r.try_get("camera")?,
+        track: r.try_get::<Option<i64>, _>("track")?.map(|t| t as u64),
+        zone: r.try_get("zone")?,
+        plate: r.try_get("plate")?,
+        at: parse_time(r.try_get("at")?).unwrap_or_default(),
+        event_id: r.try_get::<String, _>("event_id")?.parse().unwrap_or_default(),
+        message: r.try_get("message")?,
+    };
+    Ok(StoredAlert {
+        alert,
+        acked_at: r.try_get::<Option<String>, _>("acked_at")?.and_then(parse_time),
+        acked_by: r.try_get("acked_by")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatewatch_core::detection::ObjectClass;
+    use gatewatch_core::event::{SCHEMA_V1, Snapshot};
+    use gatewatch_core::rules::AlertKind;
+
+    fn event(body: EventBody) -> Event {
+        Event {
+            schema: SCHEMA_V1.into(),
+            event_id: uuid::Uuid::now_v7(),
+            site: "north".into(),
+            edge: "gate-1".into(),
+            camera: "cam1".into(),
+            seq: 1,
+            captured_at: "2026-11-28T03:00:00.123456Z".parse().unwrap(),
+            body,
+        }
+    }
+
+    fn alert(ev: &Event, key: &str) -> Alert {
+        Alert {
+            alert_id: uuid::Uuid::now_v7(),
+            key: key.into(),
+            rule: "r".into(),
+            kind: AlertKind::Watchlist,
+            site: ev.site.clone(),
+            edge: ev.edge.clone(),
+            camera: ev.camera.clone(),
+            track: Some(3),
+            zone: None,
+            plate: Some("'); DROP TABLE alerts;--".into()),
+            at: ev.captured_at,
+            event_id: ev.event_id,
+            message: "m".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_and_alerts_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let ev = event(EventBody::TrackEnded {
+            track: 3,
+            class: ObjectClass::Car,
+            duration_s: 1.0,
+            detections: 4,
+            best_score: 0.7,
+            snapshot: Some(Snapshot::jpeg(1, 1, &[0xff, 0xd8, 0x01])),
+        });
+        let a = alert(&ev, "k1");
+        let (new, alerts) = store.commit(&ev, std::slice::from_ref(&a)).await.unwrap();
+        assert!(new);
+        assert_eq!(alerts, vec![a.clone()]);
+        // Duplicate delivery: nothing new; a second alert with the same key is skipped.
+        let (new, alerts) = store.commit(&ev, &[alert(&ev, "k1")]).await.unwrap();
+        assert!(!new && alerts.is_empty());
+        assert_eq!(store.event_count().await.unwrap(), 1);
+        assert!(store.has_event(ev.event_id).await.unwrap());
+        assert_eq!(store.snapshot(&ev.event_id.to_string()).await.unwrap(), Some(vec![0xff, 0xd8, 0x01]));
+
+        // Hostile plate text is data, bound as a parameter.
+        let stored = store.alerts(true).await.unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].alert, a);
+        assert!(store.ack_alert(&a.alert_id.to_string(), "officer-7", Utc::now()).await.unwrap());
+        assert!(!store.ack_alert(&a.alert_id.to_string(), "officer-7", Utc::now()).await.unwrap());
+        assert!(store.alerts(true).await.unwrap().is_empty());
+        assert_eq!(store.alerts(false).await.unwrap()[0].acked_by.as_deref(), Some("officer-7"));
+    }
+}

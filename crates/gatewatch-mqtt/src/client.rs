@@ -1,0 +1,175 @@
+//! One MQTT connection: publish at QoS 1 with a flush that waits for the broker's acks, and
+//! receive subscribed messages with manual acks. The connection task reconnects with backoff
+//! and subscribes again on every connect (a broker that restarted has no session).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use gatewatch_core::config::MqttConfig;
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::MqttError;
+
+/// A received message. Ack it with [`MqttClient::ack`] once it is safely stored.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub topic: String,
+    pub payload: Bytes,
+    publish: Publish,
+}
+
+#[derive(Default)]
+struct Counters {
+    queued: AtomicU64,
+    acked: AtomicU64,
+    connects: AtomicU64,
+    connected: AtomicBool,
+    changed: Notify,
+}
+
+pub struct MqttClient {
+    client: AsyncClient,
+    counters: Arc<Counters>,
+    incoming: Option<mpsc::Receiver<Message>>,
+    task: JoinHandle<()>,
+}
+
+/// How a connection is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// Filters to subscribe to at QoS 1 (again on every connect).
+    pub subscribe: Vec<String>,
+    /// Keep the broker-side session (queued QoS 1 messages) across disconnects.
+    pub persistent: bool,
+}
+
+impl MqttClient {
+    /// Connect in the background; must be called inside a tokio runtime.
+    pub fn connect(cfg: &MqttConfig, default_id: &str, session: Session) -> Self {
+        let mut opts = crate::options(cfg, default_id);
+        opts.set_clean_session(!session.persistent);
+        opts.set_manual_acks(true);
+        opts.set_inflight(100);
+        let (client, eventloop) = AsyncClient::new(opts, 1024);
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel(1024);
+        let has_subs = !session.subscribe.is_empty();
+        let task = tokio::spawn(drive(eventloop, client.clone(), counters.clone(), tx, session.subscribe));
+        Self { client, counters, incoming: has_subs.then_some(rx), task }
+    }
+
+    /// Queue a QoS 1 publish. Returns when rumqttc has taken it, not when the broker has it:
+    /// use [`flush`](Self::flush) for that.
+    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), MqttError> {
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+        self.counters.queued.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Wait until the broker has acknowledged every publish queued so far.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), MqttError> {
+        let wait = async {
+            loop {
+                let changed = self.counters.changed.notified();
+                if self.unacked() == 0 {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.map_err(|_| MqttError::FlushTimeout(self.unacked(), timeout))
+    }
+
+    pub fn unacked(&self) -> u64 {
+        let c = &self.counters;
+        c.queued.load(Ordering::SeqCst).saturating_sub(c.acked.load(Ordering::SeqCst))
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.counters.connected.load(Ordering::SeqCst)
+    }
+
+    /// How many times the connection was (re)established.
+    pub fn connects(&self) -> u64 {
+        self.counters.connects.load(Ordering::SeqCst)
+    }
+
+    /// Next subscribed message; `None` when the client was built without subscriptions or
+    /// the connection task stopped.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.incoming.as_mut()?.recv().await
+    }
+
+    /// Acknowledge a received message to the broker (after storing it).
+    pub async fn ack(&self, msg: &Message) -> Result<(), MqttError> {
+        Ok(self.client.ack(&msg.publish).await?)
+    }
+
+    /// Disconnect cleanly and stop the connection task.
+    pub async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+    }
+}
+
+async fn drive(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    counters: Arc<Counters>,
+    tx: mpsc::Sender<Message>,
+    subscribe: Vec<String>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut failures = 0u64;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                counters.connected.store(true, Ordering::SeqCst);
+                counters.connects.fetch_add(1, Ordering::SeqCst);
+                backoff = Duration::from_millis(100);
+                failures = 0;
+                tracing::info!(session_present = ack.session_present, "MQTT connected");
+                for filter in &subscribe {
+                    if let Err(e) = client.try_subscribe(filter.clone(), QoS::AtLeastOnce) {
+                        tracing::error!(filter, error = %e, "could not subscribe");
+                    }
+                }
+                counters.changed.notify_waiters();
+            }
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                counters.acked.fetch_add(1, Ordering::SeqCst);
+                counters.changed.notify_waiters();
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let msg = Message { topic: p.topic.clone(), payload: p.payload.clone(), publish: p };
+                if tx.send(msg).await.is_err() {
+                    tracing::debug!("receiver gone; message left unacknowledged");
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                counters.connected.store(false, Ordering::SeqCst);
+                // Drain until the disconnect is on the wire.
+                let _ = eventloop.poll().await;
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                counters.connected.store(false, Ordering::SeqCst);
+                counters.changed.notify_waiters();
+                failures += 1;
+                // One warning per outage, then quiet: a dead broker must not flood the log.
+                if failures == 1 {
+                    tracing::warn!(error = %e, "MQTT connection lost; reconnecting");
+                } else {
+                    tracing::debug!(error = %e, failures, "MQTT reconnect failed");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
