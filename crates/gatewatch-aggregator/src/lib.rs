@@ -1,1 +1,163 @@
-//! placeholder
+//! The aggregator: subscribes to every gate's events and turns them into stored events and
+//! alerts.
+//!
+//! ```text
+//! MQTT gatewatch/v1/+/+/+/events ─▶ size limit ─▶ decode + schema check ─▶ topic check
+//!   ─▶ duplicate? ─▶ rules (pure) ─▶ one SQLite transaction (event + new alerts)
+//!   ─▶ publish alerts on gatewatch/v1/{site}/alerts ─▶ ack the MQTT message
+//! ```
+//!
+//! A bad payload is counted by reason, logged (rate-limited) and acknowledged, so it can never
+//! wedge the loop or cause a redelivery storm. A message is acknowledged to the broker only
+//! after its transaction committed; a busy database is retried, never skipped.
+
+mod counters;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatewatch_core::config::AggregatorConfig;
+use gatewatch_core::event::{Event, Reject};
+use gatewatch_core::rules::{Alert, RuleSet};
+use gatewatch_core::topic;
+use gatewatch_mqtt::client::Session;
+use gatewatch_mqtt::{Message, MqttClient};
+use gatewatch_store::Store;
+use tokio::sync::{mpsc, watch};
+
+pub use counters::{IngestCounters, IngestSnapshot};
+
+pub struct Aggregator {
+    cfg: AggregatorConfig,
+    store: Store,
+    rules: RuleSet,
+    counters: Arc<IngestCounters>,
+    on_alert: Option<mpsc::UnboundedSender<Alert>>,
+}
+
+impl Aggregator {
+    pub async fn new(cfg: AggregatorConfig) -> anyhow::Result<Self> {
+        let rules = RuleSet::new(&cfg.rules).map_err(|e| anyhow::anyhow!("rules: {}", e.join("; ")))?;
+        let store = Store::open(&cfg.database.url).await?;
+        Ok(Self { cfg, store, rules, counters: Arc::new(IngestCounters::default()), on_alert: None })
+    }
+
+    /// Also hand every new alert to `tx` (the demo prints them live).
+    pub fn with_alert_channel(mut self, tx: mpsc::UnboundedSender<Alert>) -> Self {
+        self.on_alert = Some(tx);
+        self
+    }
+
+    pub fn counters(&self) -> Arc<IngestCounters> {
+        self.counters.clone()
+    }
+
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// Ingest until `stop` turns true.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> anyhow::Result<IngestSnapshot> {
+        let session = Session { subscribe: vec![topic::EVENTS_FILTER.into()], persistent: true };
+        let mut mqtt = MqttClient::connect(&self.cfg.mqtt, "gatewatch-aggregator", session);
+        tracing::info!(filter = topic::EVENTS_FILTER, "aggregator subscribed");
+        loop {
+            tokio::select! {
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() { break; }
+                }
+                msg = mqtt.recv() => {
+                    let Some(msg) = msg else { break };
+                    self.handle(&mqtt, &msg).await;
+                    if let Err(e) = mqtt.ack(&msg).await {
+                        tracing::warn!(error = %e, "could not acknowledge a message");
+                    }
+                }
+            }
+        }
+        if let Err(e) = mqtt.flush(Duration::from_secs(5)).await {
+            tracing::warn!(error = %e, "alerts not acknowledged by the broker at shutdown");
+        }
+        mqtt.disconnect().await;
+        Ok(self.counters.snapshot())
+    }
+
+    async fn handle(&mut self, mqtt: &MqttClient, msg: &Message) {
+        self.counters.received();
+        let ev = match self.decode(msg) {
+            Ok(ev) => ev,
+            Err(reject) => {
+                if self.counters.rejected(reject.as_str()) {
+                    tracing::warn!(topic = %msg.topic, reason = reject.as_str(), detail = %reject, "payload rejected");
+                }
+                return;
+            }
+        };
+        let new_alerts = match self.commit(&ev).await {
+            Some(alerts) => alerts,
+            None => return,
+        };
+        for alert in new_alerts {
+            self.counters.alert();
+            tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(), site = %alert.site,
+                edge = %alert.edge, camera = %alert.camera, track = ?alert.track, "alert: {}", alert.message);
+            let payload = serde_json::to_vec(&alert).expect("alerts serialise");
+            if let Err(e) = mqtt.publish(topic::alerts_topic(&alert.site), payload).await {
+                tracing::error!(alert_id = %alert.alert_id, error = %e, "alert not published (it is stored)");
+            }
+            if let Some(tx) = &self.on_alert {
+                let _ = tx.send(alert);
+            }
+        }
+    }
+
+    fn decode(&self, msg: &Message) -> Result<Event, Reject> {
+        let ev = Event::decode(&msg.payload, self.cfg.ingest.max_payload_bytes)?;
+        let Some((site, edge, camera)) = topic::parse_events_topic(&msg.topic) else {
+            return Err(Reject::TopicMismatch { topic: msg.topic.chars().take(200).collect(), event: "an events topic".into() });
+        };
+        if (site, edge, camera) != (ev.site.as_str(), ev.edge.as_str(), ev.camera.as_str()) {
+            return Err(Reject::TopicMismatch {
+                topic: msg.topic.clone(),
+                event: format!("{}/{}/{}", ev.site, ev.edge, ev.camera),
+            });
+        }
+        Ok(ev)
+    }
+
+    /// Store the event (and its alerts) unless it is a duplicate; returns the new alerts, or
+    /// `None` for a duplicate. Busy databases are retried until the write lands.
+    async fn commit(&mut self, ev: &Event) -> Option<Vec<Alert>> {
+        let mut backoff = Duration::from_millis(50);
+        let mut alerts: Option<Vec<Alert>> = None;
+        loop {
+            let attempt = async {
+                if alerts.is_none() {
+                    if self.store.has_event(ev.event_id).await? {
+                        return Ok(None);
+                    }
+                    alerts = Some(self.rules.on_event(ev));
+                }
+                let pending = alerts.as_deref().unwrap_or_default();
+                self.store.commit(ev, pending).await.map(Some)
+            };
+            match attempt.await {
+                Ok(None) => {
+                    self.counters.duplicate();
+                    tracing::debug!(event_id = %ev.event_id, "duplicate event");
+                    return None;
+                }
+                Ok(Some((new_event, new_alerts))) => {
+                    if new_event { self.counters.stored() } else { self.counters.duplicate() }
+                    return Some(new_alerts);
+                }
+                Err(e) => {
+                    let transient = e.is_transient();
+                    tracing::warn!(event_id = %ev.event_id, error = %e, transient, "store failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,92 @@
-//! placeholder
+//! The edge worker: one process per gate box.
+//!
+//! ```text
+//! camera thread (per camera)                          publisher task (tokio)
+//!   FrameSource ─ frame ─▶ Detector (every 1/detect_fps s)
+//!                          ─▶ Tracker ─▶ ZoneTracker ─▶ Event ─ channel ─▶ JSON ─▶ MQTT QoS 1
+//! ```
+//!
+//! Camera threads are plain threads (GStreamer and ONNX Runtime block); the publisher is a
+//! tokio task. The bounded channel between them is the back-pressure: when MQTT is slow, a
+//! file source waits and a live source drops frames in its appsink.
+
+mod camera;
+mod envelope;
+mod publisher;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gatewatch_core::config::EdgeConfig;
+use gatewatch_mqtt::MqttClient;
+use gatewatch_mqtt::client::Session;
+use gatewatch_vision::Detector;
+use gatewatch_vision::detector::Timings;
+
+pub use camera::CameraReport;
+pub use envelope::Envelopes;
+
+/// What a run of the edge did, for the closing summary and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeReport {
+    pub cameras: Vec<CameraReport>,
+    pub events_published: u64,
+    pub events_refused: u64,
+    pub elapsed: Duration,
+    pub timings: Timings,
+}
+
+impl EdgeReport {
+    pub fn frames_decoded(&self) -> u64 {
+        self.cameras.iter().map(|c| c.frames_decoded).sum()
+    }
+    pub fn frames_inferred(&self) -> u64 {
+        self.cameras.iter().map(|c| c.frames_inferred).sum()
+    }
+}
+
+/// Run every configured camera until its stream ends or `stop` is set, publishing events;
+/// then flush what the broker has not acknowledged yet (up to `flush_timeout`).
+pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration) -> anyhow::Result<EdgeReport> {
+    let start = Instant::now();
+    gatewatch_media::init()?;
+    let detector = Arc::new(Mutex::new(Detector::new(&cfg.vision)?));
+    let mqtt = MqttClient::connect(&cfg.mqtt, &format!("gatewatch-edge-{}-{}", cfg.site, cfg.edge), Session::default());
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let envelopes = Arc::new(Envelopes::new(&cfg.site, &cfg.edge));
+
+    let mut threads = Vec::new();
+    for cam in cfg.cameras.clone() {
+        let worker = camera::CameraWorker {
+            camera: cam,
+            tracker: cfg.tracker,
+            snapshot: cfg.snapshot.clone(),
+            stats_interval_s: cfg.stats_interval_s,
+            detector: detector.clone(),
+            envelopes: envelopes.clone(),
+            events: tx.clone(),
+            stop: stop.clone(),
+        };
+        let name = format!("camera-{}", worker.camera.id);
+        threads.push(std::thread::Builder::new().name(name).spawn(move || worker.run())?);
+    }
+    drop(tx);
+    let published = publisher::publish_all(&mqtt, rx).await;
+    let mut cameras = Vec::new();
+    for t in threads {
+        cameras.push(t.join().map_err(|_| anyhow::anyhow!("a camera thread panicked"))?);
+    }
+    if let Err(e) = mqtt.flush(flush_timeout).await {
+        tracing::error!(error = %e, "events not acknowledged by the broker at shutdown");
+    }
+    mqtt.disconnect().await;
+    let timings = detector.lock().map(|d| d.timings()).unwrap_or_default();
+    Ok(EdgeReport {
+        cameras,
+        events_published: published.published,
+        events_refused: published.refused,
+        elapsed: start.elapsed(),
+        timings,
+    })
+}

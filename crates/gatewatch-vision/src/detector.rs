@@ -5,6 +5,7 @@
 //! in frame pixels. Output names vary between conversions, so nothing depends on them.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use gatewatch_core::detection::Detection;
 use gatewatch_core::nanodet::{self, DecodeParams, Level};
@@ -23,6 +24,23 @@ pub struct Detector {
     session: Session,
     params: DecodeParams,
     input: Vec<f32>,
+    timings: Timings,
+}
+
+/// Where detection time goes, summed over calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    pub calls: u64,
+    pub preprocess: Duration,
+    /// ONNX Runtime's `run` alone: the inference-only figure.
+    pub inference: Duration,
+    pub postprocess: Duration,
+}
+
+impl Timings {
+    pub fn mean_ms(d: Duration, calls: u64) -> f64 {
+        if calls == 0 { 0.0 } else { d.as_secs_f64() * 1000.0 / calls as f64 }
+    }
 }
 
 impl Detector {
@@ -50,7 +68,7 @@ impl Detector {
             ..Default::default()
         };
         tracing::info!(model = %model.display(), threads = cfg.intra_threads, "detector loaded");
-        Ok(Self { session, params, input: vec![0.0; 3 * INPUT * INPUT] })
+        Ok(Self { session, params, input: vec![0.0; 3 * INPUT * INPUT], timings: Timings::default() })
     }
 
     /// Detect people and vehicles in a packed RGB picture.
@@ -59,14 +77,25 @@ impl Detector {
         if w == 0 || h == 0 || rgb.len() != w * h * 3 {
             return Err(VisionError::BadFrame { width, height, len: rgb.len() });
         }
+        let start = Instant::now();
         rgb_to_bgr_planar(rgb, w, h, INPUT, INPUT, &NANODET, &mut self.input);
+        self.timings.preprocess += start.elapsed();
+        self.timings.calls += 1;
         self.infer(width as f32 / INPUT as f32, height as f32 / INPUT as f32)
+    }
+
+    /// Time spent so far, by stage.
+    pub fn timings(&self) -> Timings {
+        self.timings
     }
 
     /// Run the model on the prepared input; boxes scaled by `(sx, sy)`.
     fn infer(&mut self, sx: f32, sy: f32) -> Result<Vec<Detection>, VisionError> {
         let tensor = TensorRef::from_array_view(([1usize, 3, INPUT, INPUT], &self.input[..])).map_err(VisionError::ort)?;
+        let start = Instant::now();
         let outputs = self.session.run(ort::inputs![tensor]).map_err(VisionError::ort)?;
+        let inferred = Instant::now();
+        self.timings.inference += inferred - start;
         let mut scores: [&[f32]; 3] = [&[]; 3];
         let mut boxes: [&[f32]; 3] = [&[]; 3];
         for i in 0..outputs.len() {
@@ -86,7 +115,9 @@ impl Detector {
         }
         let levels: Vec<Level> =
             (0..3).map(|i| Level { stride: STRIDES[i], scores: scores[i], boxes: boxes[i] }).collect();
-        Ok(nanodet::decode(&levels, &self.params, sx, sy)?)
+        let detections = nanodet::decode(&levels, &self.params, sx, sy)?;
+        self.timings.postprocess += inferred.elapsed();
+        Ok(detections)
     }
 
     /// Run the model on whatever the input buffer holds (for inference-only benchmarks).

@@ -1,1 +1,158 @@
-fn main(){}
+//! `gatewatch`: one binary, a subcommand per role. It only wires the crates together.
+
+mod demo;
+mod desk;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use gatewatch_core::config::{AggregatorConfig, EdgeConfig};
+
+#[derive(Parser)]
+#[command(name = "gatewatch", version, about = "Video analytics for residential compound gates")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an edge worker (one gate box): cameras → detection → tracks → events → MQTT.
+    Edge {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run the aggregator: MQTT events → SQLite → rules → alerts.
+    Aggregator {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run broker, aggregator and an edge on the sample clip; print alerts live and a summary.
+    Demo {
+        /// Clip to play instead of media/vtest.avi.
+        #[arg(long)]
+        clip: Option<String>,
+        /// Keep the demo database here instead of a temporary file.
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Check configuration files; every error is reported. The kind is taken from the content
+    /// (an edge file has `cameras`).
+    CheckConfig {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Watch-desk commands on the alert store.
+    Alerts {
+        /// Database URL, e.g. sqlite://gatewatch.db
+        #[arg(long, default_value = "sqlite://gatewatch.db")]
+        db: String,
+        #[command(subcommand)]
+        action: desk::AlertAction,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Edge { config } => run_edge(&config).await,
+            Command::Aggregator { config } => run_aggregator(&config).await,
+            Command::Demo { clip, db } => demo::run(clip, db).await,
+            Command::CheckConfig { files } => check_config(&files),
+            Command::Alerts { db, action } => desk::run(&db, action).await,
+        }
+    })
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn config_error(path: &Path, errors: Vec<String>) -> anyhow::Error {
+    anyhow::anyhow!("{} has {} error(s):\n  {}", path.display(), errors.len(), errors.join("\n  "))
+}
+
+async fn run_edge(path: &Path) -> anyhow::Result<()> {
+    let cfg = EdgeConfig::from_toml(&read(path)?).map_err(|e| config_error(path, e))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: closing tracks and flushing events");
+        flag.store(true, Ordering::SeqCst);
+    });
+    let report = gatewatch_edge::run(cfg, stop, Duration::from_secs(30)).await?;
+    tracing::info!(
+        frames = report.frames_decoded(),
+        inferred = report.frames_inferred(),
+        events = report.events_published,
+        refused = report.events_refused,
+        "edge stopped"
+    );
+    Ok(())
+}
+
+async fn run_aggregator(path: &Path) -> anyhow::Result<()> {
+    let cfg = AggregatorConfig::from_toml(&read(path)?).map_err(|e| config_error(path, e))?;
+    let aggregator = gatewatch_aggregator::Aggregator::new(cfg).await?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    let counters = aggregator.run(rx).await?;
+    tracing::info!(stored = counters.stored, duplicates = counters.duplicates, rejected = counters.rejected_total(),
+        alerts = counters.alerts, "aggregator stopped");
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[allow(clippy::print_stdout)] // a CLI command's report
+fn check_config(files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut bad = 0;
+    for path in files {
+        let text = read(path)?;
+        let is_edge = text.parse::<toml::Table>().map(|t| t.contains_key("cameras")).unwrap_or(false);
+        let (kind, result) = if is_edge {
+            ("edge", EdgeConfig::from_toml(&text).map(|_| ()))
+        } else {
+            ("aggregator", AggregatorConfig::from_toml(&text).map(|_| ()))
+        };
+        match result {
+            Ok(()) => println!("{}: ok ({kind})", path.display()),
+            Err(errors) => {
+                bad += 1;
+                println!("{}: {} error(s) ({kind})", path.display(), errors.len());
+                for e in errors {
+                    println!("  - {e}");
+                }
+            }
+        }
+    }
+    if bad > 0 {
+        bail!("{bad} of {} file(s) have errors", files.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! Ingest counters: what came in, what was stored, what was refused and why.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    received: AtomicU64,
+    stored: AtomicU64,
+    duplicates: AtomicU64,
+    alerts: AtomicU64,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// A point-in-time copy of the counters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IngestSnapshot {
+    pub received: u64,
+    pub stored: u64,
+    pub duplicates: u64,
+    pub alerts: u64,
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+impl IngestSnapshot {
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// Messages fully handled (stored, duplicate or rejected).
+    pub fn handled(&self) -> u64 {
+        self.stored + self.duplicates + self.rejected_total()
+    }
+}
+
+impl IngestCounters {
+    pub(crate) fn received(&self) {
+        self.received.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn stored(&self) {
+        self.stored.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn duplicate(&self) {
+        self.duplicates.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn alert(&self) {
+        self.alerts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Count a rejection; true when it should be logged (the first 10 of a reason, then
+    /// every 1000th), so a flood of garbage cannot flood the log.
+    pub(crate) fn rejected(&self, reason: &'static str) -> bool {
+        let mut map = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(reason).or_default();
+        *n += 1;
+        *n <= 10 || *n % 1000 == 0
+    }
+
+    pub fn snapshot(&self) -> IngestSnapshot {
+        IngestSnapshot {
+            received: self.received.load(Ordering::Relaxed),
+            stored: self.stored.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            alerts: self.alerts.load(Ordering::Relaxed),
+            rejected: self.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        }
+    }
+}

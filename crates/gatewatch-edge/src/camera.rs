@@ -1,0 +1,221 @@
+//! One camera's loop: frames in, events out. Runs on its own thread.
+//!
+//! Every frame is decoded; a frame goes through the detector when `1 / detect_fps` seconds of
+//! stream time have passed since the last one. Tracks and zones run on stream time, so a file
+//! replayed faster than real time gives the same dwell times as the live camera would.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use gatewatch_core::config::{CameraConfig, SnapshotConfig};
+use gatewatch_core::event::{Event, EventBody, Snapshot};
+use gatewatch_core::frame::Frame;
+use gatewatch_core::tracker::{EndedTrack, TrackId, Tracker, TrackerConfig};
+use gatewatch_core::zones::{ZoneChange, ZoneTracker};
+use gatewatch_media::{FrameSource, Pulled, SourceOptions};
+use gatewatch_vision::{Detector, snapshot};
+use tokio::sync::mpsc;
+
+use crate::envelope::Envelopes;
+
+/// What one camera did in a run.
+#[derive(Debug, Clone, Default)]
+pub struct CameraReport {
+    pub camera: String,
+    pub frames_decoded: u64,
+    pub frames_inferred: u64,
+    pub tracks: u64,
+    /// Why the camera stopped: "end of stream", "stopped", or the error.
+    pub ended_by: String,
+}
+
+pub(crate) struct CameraWorker {
+    pub camera: CameraConfig,
+    pub tracker: TrackerConfig,
+    pub snapshot: SnapshotConfig,
+    pub stats_interval_s: f64,
+    pub detector: Arc<Mutex<Detector>>,
+    pub envelopes: Arc<Envelopes>,
+    pub events: mpsc::Sender<Event>,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// The best view of a track so far, raw RGB until the track ends.
+struct BestView {
+    score: f32,
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+/// Per-stream state: tracker, zones, best views, counters.
+struct Stream {
+    tracker: Tracker,
+    zones: ZoneTracker,
+    best: HashMap<TrackId, BestView>,
+    last_inferred: Option<f64>,
+    last_stats: Option<(f64, u64, u64)>,
+    report: CameraReport,
+}
+
+impl CameraWorker {
+    pub fn run(self) -> CameraReport {
+        let id = self.camera.id.clone();
+        let mut stream = Stream {
+            tracker: Tracker::new(self.tracker),
+            zones: ZoneTracker::new(self.camera.zones.iter().map(|z| z.to_zone()).collect(), self.camera.exit_grace_s),
+            best: HashMap::new(),
+            last_inferred: None,
+            last_stats: None,
+            report: CameraReport { camera: id.clone(), ..Default::default() },
+        };
+        let opts = SourceOptions { realtime: self.camera.realtime };
+        let mut source = match FrameSource::open(&id, &self.camera.uri, &opts) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(camera = %id, error = %e, "camera did not start");
+                self.emit(Utc::now(), EventBody::CameraOffline { reason: e.to_string() });
+                stream.report.ended_by = e.to_string();
+                return stream.report;
+            }
+        };
+        let mut last_time = Utc::now();
+        let ended_by = loop {
+            if self.stop.load(Ordering::SeqCst) {
+                break "stopped".to_string();
+            }
+            match source.next(Duration::from_millis(500)) {
+                Ok(Pulled::Frame(frame)) => {
+                    if stream.report.frames_decoded == 0 {
+                        let body = EventBody::CameraOnline { width: frame.width, height: frame.height };
+                        self.emit(frame.captured_at, body);
+                    }
+                    last_time = frame.captured_at;
+                    self.on_frame(&mut stream, &frame);
+                }
+                Ok(Pulled::Timeout) => continue,
+                Ok(Pulled::Eos) => break "end of stream".to_string(),
+                Err(e) => {
+                    tracing::error!(camera = %id, error = %e, "camera stream failed");
+                    break e.to_string();
+                }
+            }
+        };
+        // Close every open track, so zones get their leave and tracks their snapshot.
+        let t = stream.tracker.live().count();
+        tracing::debug!(camera = %id, open_tracks = t, "closing tracks");
+        let ended = stream.tracker.finish();
+        let now_t = stream.last_inferred.unwrap_or(0.0);
+        self.end_tracks(&mut stream, ended, now_t, last_time);
+        self.emit(last_time, EventBody::CameraOffline { reason: ended_by.clone() });
+        tracing::info!(camera = %id, frames = stream.report.frames_decoded, inferred = stream.report.frames_inferred,
+            reason = %ended_by, "camera stopped");
+        stream.report.ended_by = ended_by;
+        stream.report
+    }
+
+    fn on_frame(&self, s: &mut Stream, frame: &Frame) {
+        s.report.frames_decoded += 1;
+        let t = frame.t();
+        let due = s.last_inferred.is_none_or(|last| t - last >= 1.0 / self.camera.detect_fps - 1e-6);
+        if due {
+            s.last_inferred = Some(t);
+            self.detect(s, frame);
+        }
+        let (last_t, decoded, inferred) = *s.last_stats.get_or_insert((t, 0, 0));
+        if t - last_t >= self.stats_interval_s {
+            self.emit(
+                frame.captured_at,
+                EventBody::CameraStats {
+                    frames_decoded: s.report.frames_decoded - decoded,
+                    frames_inferred: s.report.frames_inferred - inferred,
+                    period_s: t - last_t,
+                },
+            );
+            s.last_stats = Some((t, s.report.frames_decoded, s.report.frames_inferred));
+        }
+    }
+
+    fn detect(&self, s: &mut Stream, frame: &Frame) {
+        let result = match self.detector.lock() {
+            Ok(mut d) => d.detect(&frame.rgb, frame.width, frame.height),
+            Err(_) => return tracing::error!(camera = %self.camera.id, "detector lock poisoned"),
+        };
+        let detections = match result {
+            Ok(d) => d,
+            Err(e) => return tracing::warn!(camera = %self.camera.id, error = %e, "detection failed on a frame"),
+        };
+        s.report.frames_inferred += 1;
+        let t = frame.t();
+        let update = s.tracker.update(&detections, t);
+        for id in &update.started {
+            if let Some((_, class, det)) = update.observed.iter().find(|o| o.0 == *id) {
+                s.report.tracks += 1;
+                tracing::debug!(camera = %self.camera.id, track = id, class = %class, "track started");
+                let body = EventBody::TrackStarted { track: *id, class: *class, bbox: det.bbox, score: det.score };
+                self.emit(frame.captured_at, body);
+            }
+        }
+        if self.snapshot.enabled {
+            for (id, _, det) in &update.observed {
+                if s.best.get(id).is_none_or(|b| det.score > b.score) {
+                    if let Some((w, h, rgb)) = snapshot::crop(&frame.rgb, frame.width, frame.height, &det.bbox) {
+                        s.best.insert(*id, BestView { score: det.score, width: w, height: h, rgb });
+                    }
+                }
+            }
+        }
+        for change in s.zones.update(&update.observed, frame.width as f32, frame.height as f32, t) {
+            self.emit_zone(frame.captured_at, change);
+        }
+        self.end_tracks(s, update.ended, t, frame.captured_at);
+    }
+
+    fn end_tracks(&self, s: &mut Stream, ended: Vec<EndedTrack>, t: f64, at: DateTime<Utc>) {
+        for e in ended {
+            for change in s.zones.track_ended(e.id, t) {
+                self.emit_zone(at, change);
+            }
+            let snapshot = s.best.remove(&e.id).and_then(|b| {
+                snapshot::encode(b.width, b.height, b.rgb, &self.snapshot)
+                    .map_err(|err| tracing::warn!(camera = %self.camera.id, track = e.id, error = %err, "no snapshot"))
+                    .ok()
+                    .map(|(w, h, jpeg)| Snapshot::jpeg(w, h, &jpeg))
+            });
+            tracing::debug!(camera = %self.camera.id, track = e.id, "track ended");
+            let body = EventBody::TrackEnded {
+                track: e.id,
+                class: e.class,
+                duration_s: e.last_seen - e.first_seen,
+                detections: e.hits,
+                best_score: e.best_score,
+                snapshot,
+            };
+            self.emit(at, body);
+        }
+    }
+
+    fn emit_zone(&self, at: DateTime<Utc>, change: ZoneChange) {
+        let body = match change {
+            ZoneChange::Entered { track, class, zone, .. } => {
+                tracing::debug!(camera = %self.camera.id, track, zone = %zone, "zone entered");
+                EventBody::ZoneEntered { track, class, zone }
+            }
+            ZoneChange::Left { track, class, zone, dwell_s, .. } => {
+                tracing::debug!(camera = %self.camera.id, track, zone = %zone, dwell_s, "zone left");
+                EventBody::ZoneLeft { track, class, zone, dwell_s }
+            }
+        };
+        self.emit(at, body);
+    }
+
+    fn emit(&self, at: DateTime<Utc>, body: EventBody) {
+        let ev = self.envelopes.wrap(&self.camera.id, at, body);
+        if self.events.blocking_send(ev).is_err() {
+            tracing::error!(camera = %self.camera.id, "publisher gone; event dropped");
+        }
+    }
+}

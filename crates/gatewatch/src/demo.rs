@@ -1,0 +1,85 @@
+//! `gatewatch demo`: the whole path on one machine, nothing to start by hand.
+//!
+//! Starts Mosquitto on a free loopback port, the aggregator on a fresh SQLite file, and an
+//! edge worker on the sample clip; prints alerts as the aggregator raises them, then frames
+//! per second, stage timings and counts.
+#![allow(clippy::print_stdout)] // the demo's output is for a person at a terminal
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use gatewatch_core::config::{AggregatorConfig, EdgeConfig};
+use gatewatch_mqtt::broker::Mosquitto;
+use gatewatch_vision::detector::Timings;
+
+const EDGE_TOML: &str = include_str!("../../../deploy/demo-edge.toml");
+const AGGREGATOR_TOML: &str = include_str!("../../../deploy/demo-aggregator.toml");
+
+pub async fn run(clip: Option<String>, db: Option<PathBuf>) -> anyhow::Result<()> {
+    let broker = Mosquitto::start().context("starting mosquitto")?;
+    let mut edge = EdgeConfig::from_toml(EDGE_TOML).map_err(|e| anyhow::anyhow!("demo edge config: {e:?}"))?;
+    let mut agg = AggregatorConfig::from_toml(AGGREGATOR_TOML).map_err(|e| anyhow::anyhow!("demo aggregator config: {e:?}"))?;
+    edge.mqtt.port = broker.port();
+    agg.mqtt.port = broker.port();
+    if let Some(clip) = clip {
+        edge.cameras[0].uri = clip;
+    }
+    let tmp = std::env::temp_dir().join(format!("gatewatch-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let db_path = db.unwrap_or_else(|| tmp.join("demo.db"));
+    if db_path.exists() {
+        std::fs::remove_file(&db_path).with_context(|| format!("removing old {}", db_path.display()))?;
+    }
+    agg.database.url = format!("sqlite://{}", db_path.display());
+    println!("gatewatch demo: broker on 127.0.0.1:{}, database {}", broker.port(), db_path.display());
+    println!("camera {} plays {}", edge.cameras[0].id, edge.cameras[0].uri);
+
+    let (alert_tx, mut alert_rx) = tokio::sync::mpsc::unbounded_channel();
+    let aggregator = gatewatch_aggregator::Aggregator::new(agg).await?.with_alert_channel(alert_tx);
+    let counters = aggregator.counters();
+    let store = aggregator.store();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let agg_task = tokio::spawn(aggregator.run(stop_rx));
+    let printer = tokio::spawn(async move {
+        let mut n = 0;
+        while let Some(a) = alert_rx.recv().await {
+            n += 1;
+            println!("ALERT  {}  [{}] {}", a.at.format("%H:%M:%S"), a.rule, a.message);
+        }
+        n
+    });
+
+    let report = gatewatch_edge::run(edge, Arc::new(AtomicBool::new(false)), Duration::from_secs(30)).await?;
+
+    // The broker has every event; wait until the aggregator has handled them all.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counters.snapshot().handled() < report.events_published && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop_tx.send(true);
+    let ingest = agg_task.await??;
+    let alerts = printer.await?;
+
+    let secs = report.elapsed.as_secs_f64();
+    let t: Timings = report.timings;
+    println!();
+    println!("edge: {} frames decoded in {secs:.1} s = {:.1} frames/s; {} inferred = {:.1} inferred/s",
+        report.frames_decoded(), report.frames_decoded() as f64 / secs,
+        report.frames_inferred(), report.frames_inferred() as f64 / secs);
+    println!("detector per inferred frame: preprocess {:.1} ms, inference-only {:.1} ms, decode+NMS {:.2} ms",
+        Timings::mean_ms(t.preprocess, t.calls), Timings::mean_ms(t.inference, t.calls), Timings::mean_ms(t.postprocess, t.calls));
+    println!("events: {} published, {} refused; aggregator stored {}, duplicates {}, rejected {}",
+        report.events_published, report.events_refused, ingest.stored, ingest.duplicates, ingest.rejected_total());
+    let kinds = store.counts_by_kind().await?;
+    println!("stored by kind: {}", kinds.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "));
+    println!("alerts raised: {alerts}");
+    drop(broker);
+    if !db_path.starts_with(&tmp) {
+        println!("alerts are in {} (gatewatch alerts --db sqlite://{} list)", db_path.display(), db_path.display());
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
