@@ -37,8 +37,7 @@ fn rust_detector_matches_python_reference_on_vtest() {
     let reference: Reference =
         serde_json::from_str(include_str!("fixtures/nanodet_vtest_reference.json")).expect("fixture parses");
     assert_eq!(reference.clip_sha256, "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf");
-    let wanted: BTreeMap<u64, &Vec<RefDet>> =
-        reference.frames.iter().map(|(k, v)| (k.parse().unwrap(), v)).collect();
+    let wanted: BTreeMap<u64, &Vec<RefDet>> = reference.frames.iter().map(|(k, v)| (k.parse().unwrap(), v)).collect();
     let last = *wanted.keys().last().unwrap();
 
     let mut detector = Detector::new(&vision_config()).expect("detector loads");
@@ -66,7 +65,8 @@ fn rust_detector_matches_python_reference_on_vtest() {
                 people += (r.class == "person") as usize;
             }
             for d in ours.iter().filter(|d| d.score >= CLEAR) {
-                let best = refs.iter().filter(|r| r.class == d.class.as_str()).map(|r| iou(r.bbox, d)).fold(0.0, f32::max);
+                let best =
+                    refs.iter().filter(|r| r.class == d.class.as_str()).map(|r| iou(r.bbox, d)).fold(0.0, f32::max);
                 assert!(best >= 0.9, "frame {index}: we found {d:?} that the reference did not (best IoU {best:.3})");
             }
             checked += 1;

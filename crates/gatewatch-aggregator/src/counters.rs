@@ -54,7 +54,7 @@ impl IngestCounters {
         let mut map = self.rejected.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(reason).or_default();
         *n += 1;
-        *n <= 10 || *n % 1000 == 0
+        *n <= 10 || n.is_multiple_of(1000)
     }
 
     pub fn snapshot(&self) -> IngestSnapshot {

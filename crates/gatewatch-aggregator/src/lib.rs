@@ -114,7 +114,10 @@ impl Aggregator {
     fn decode(&self, msg: &Message) -> Result<Event, Reject> {
         let ev = Event::decode(&msg.payload, self.cfg.ingest.max_payload_bytes)?;
         let Some((site, edge, camera)) = topic::parse_events_topic(&msg.topic) else {
-            return Err(Reject::TopicMismatch { topic: msg.topic.chars().take(200).collect(), event: "an events topic".into() });
+            return Err(Reject::TopicMismatch {
+                topic: msg.topic.chars().take(200).collect(),
+                event: "an events topic".into(),
+            });
         };
         if (site, edge, camera) != (ev.site.as_str(), ev.edge.as_str(), ev.camera.as_str()) {
             return Err(Reject::TopicMismatch {
@@ -148,7 +151,11 @@ impl Aggregator {
                     return None;
                 }
                 Ok(Some((new_event, new_alerts))) => {
-                    if new_event { self.counters.stored() } else { self.counters.duplicate() }
+                    if new_event {
+                        self.counters.stored()
+                    } else {
+                        self.counters.duplicate()
+                    }
                     return Some(new_alerts);
                 }
                 Err(e) => {

@@ -188,20 +188,29 @@ pub struct AggregatorConfig {
     pub rules: RulesConfig,
 }
 
-/// Parse TOML into `T`, collecting unknown keys as errors.
-fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Vec<String>> {
+/// `x > 0`, false for NaN.
+fn positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
+}
+
+/// `x >= 0`, false for NaN.
+fn non_negative(x: f64) -> bool {
+    x.is_finite() && x >= 0.0
+}
+
+/// Parse TOML into `T`, then report unknown keys and `validate`'s findings together.
+fn load<T: DeserializeOwned>(text: &str, validate: impl Fn(&T) -> Vec<String>) -> Result<T, Vec<String>> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| vec![e.to_string()])?;
-    let mut unknown = Vec::new();
-    let value = serde_ignored::deserialize(table, |path| unknown.push(format!("unknown key `{path}`")))
+    let mut errors = Vec::new();
+    let value = serde_ignored::deserialize(table, |path| errors.push(format!("unknown key `{path}`")))
         .map_err(|e: toml::de::Error| vec![e.to_string()])?;
-    if unknown.is_empty() { Ok(value) } else { Err(unknown) }
+    errors.extend(validate(&value));
+    if errors.is_empty() { Ok(value) } else { Err(errors) }
 }
 
 impl EdgeConfig {
     pub fn from_toml(text: &str) -> Result<Self, Vec<String>> {
-        let cfg: Self = parse(text)?;
-        let errors = cfg.validate();
-        if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+        load(text, Self::validate)
     }
 
     /// Every semantic problem, as `field: what is wrong`.
@@ -212,7 +221,7 @@ impl EdgeConfig {
                 e.push(format!("{field}: {v:?} must be 1-64 of A-Z a-z 0-9 _ -"));
             }
         }
-        if !(self.stats_interval_s > 0.0) {
+        if !positive(self.stats_interval_s) {
             e.push("stats_interval_s: must be > 0".into());
         }
         let v = &self.vision;
@@ -226,7 +235,7 @@ impl EdgeConfig {
         if !(0.0 < t.low_score && t.low_score <= t.high_score && t.high_score <= 1.0) {
             e.push("tracker: need 0 < low_score <= high_score <= 1".into());
         }
-        if !(0.0..1.0).contains(&t.match_iou) || t.min_hits == 0 || !(t.max_lost_s >= 0.0) {
+        if !(0.0..1.0).contains(&t.match_iou) || t.min_hits == 0 || !non_negative(t.max_lost_s) {
             e.push("tracker: need 0 <= match_iou < 1, min_hits >= 1, max_lost_s >= 0".into());
         }
         let s = &self.snapshot;
@@ -251,7 +260,7 @@ impl EdgeConfig {
             if !(c.detect_fps > 0.0 && c.detect_fps <= 120.0) {
                 e.push(format!("{at}.detect_fps: must be within (0, 120]"));
             }
-            if !(c.exit_grace_s >= 0.0) {
+            if !non_negative(c.exit_grace_s) {
                 e.push(format!("{at}.exit_grace_s: must be >= 0"));
             }
             let mut names = HashSet::new();
@@ -277,9 +286,7 @@ impl EdgeConfig {
 
 impl AggregatorConfig {
     pub fn from_toml(text: &str) -> Result<Self, Vec<String>> {
-        let cfg: Self = parse(text)?;
-        let errors = cfg.validate();
-        if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+        load(text, Self::validate)
     }
 
     pub fn validate(&self) -> Vec<String> {
@@ -320,15 +327,19 @@ mod tests {
 
     #[test]
     fn every_error_is_reported_at_once() {
-        let errs = EdgeConfig::from_toml(&EDGE.replace("[[cameras]]", "colour = 1\n[vision]\nthreads = 4\n[[cameras]]")).unwrap_err();
+        let errs =
+            EdgeConfig::from_toml(&EDGE.replace("[[cameras]]", "colour = 1\n[vision]\nthreads = 4\n[[cameras]]"))
+                .unwrap_err();
         assert_eq!(errs, vec!["unknown key `colour`", "unknown key `vision.threads`"]);
 
         let bad = EDGE
+            .replace("[[cameras]]", "colour = 1\n[[cameras]]")
             .replace("\"north\"", "\"no rth\"")
             .replace("[[cameras]]", "[[cameras]]\ndetect_fps = 0")
             .replace("[0.9, 1.0]", "[0.9, 1.5]");
         let errs = EdgeConfig::from_toml(&bad).unwrap_err();
-        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert_eq!(errs.len(), 4, "{errs:#?}");
+        assert_eq!(errs[0], "unknown key `colour`");
     }
 
     #[test]

@@ -96,9 +96,7 @@ pub fn nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
     for d in dets {
-        let suppressed = kept
-            .iter()
-            .any(|k| k.class == d.class && k.bbox.iou(&d.bbox) > iou_threshold);
+        let suppressed = kept.iter().any(|k| k.class == d.class && k.bbox.iou(&d.bbox) > iou_threshold);
         if !suppressed {
             kept.push(d);
         }

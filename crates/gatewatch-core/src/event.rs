@@ -263,7 +263,12 @@ mod tests {
             EventBody::CameraOnline { width: 768, height: 576 },
             EventBody::CameraOffline { reason: "eos".into() },
             EventBody::CameraStats { frames_decoded: 10, frames_inferred: 5, period_s: 1.0 },
-            EventBody::TrackStarted { track: 1, class: ObjectClass::Car, bbox: BBox::new(1.0, 2.0, 3.0, 4.0), score: 0.5 },
+            EventBody::TrackStarted {
+                track: 1,
+                class: ObjectClass::Car,
+                bbox: BBox::new(1.0, 2.0, 3.0, 4.0),
+                score: 0.5,
+            },
             EventBody::ZoneEntered { track: 1, class: ObjectClass::Person, zone: "shed".into() },
             EventBody::ZoneLeft { track: 1, class: ObjectClass::Person, zone: "shed".into(), dwell_s: 3.5 },
             EventBody::TrackEnded {

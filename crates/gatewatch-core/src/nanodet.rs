@@ -65,7 +65,7 @@ pub fn decode(
     let mut candidates = Vec::new();
     let mut dist = vec![0f32; p.bins];
     for level in levels {
-        if level.stride == 0 || p.input_size % level.stride != 0 {
+        if level.stride == 0 || !p.input_size.is_multiple_of(level.stride) {
             return Err(DecodeError::Stride(level.stride, p.input_size));
         }
         let grid = (p.input_size / level.stride) as usize;

@@ -64,9 +64,8 @@ pub struct TimeWindow {
 impl TimeWindow {
     pub fn parse(s: &str) -> Result<Self, String> {
         let (a, b) = s.split_once('-').ok_or_else(|| format!("time window {s:?} is not HH:MM-HH:MM"))?;
-        let t = |x: &str| {
-            NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| format!("{x:?} in {s:?} is not HH:MM"))
-        };
+        let t =
+            |x: &str| NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| format!("{x:?} in {s:?} is not HH:MM"));
         let (start, end) = (t(a)?, t(b)?);
         if start == end {
             return Err(format!("time window {s:?} is empty"));
@@ -95,7 +94,8 @@ pub fn parse_utc_offset(s: &str) -> Result<FixedOffset, String> {
         Some(b'-') => -1,
         _ => return Err(format!("utc_offset {s:?} must look like +08:00")),
     };
-    let t = NaiveTime::parse_from_str(&s[1..], "%H:%M").map_err(|_| format!("utc_offset {s:?} must look like +08:00"))?;
+    let t =
+        NaiveTime::parse_from_str(&s[1..], "%H:%M").map_err(|_| format!("utc_offset {s:?} must look like +08:00"))?;
     FixedOffset::east_opt(sign * (t.hour() as i32 * 3600 + t.minute() as i32 * 60))
         .ok_or_else(|| format!("utc_offset {s:?} out of range"))
 }
@@ -253,16 +253,20 @@ impl Loitering {
         }
         let min = Duration::milliseconds((self.cfg.min_dwell_s * 1000.0) as i64);
         match &ev.body {
-            EventBody::ZoneEntered { track, class, zone } if *zone == self.cfg.zone && self.cfg.classes.contains(class) => {
+            EventBody::ZoneEntered { track, class, zone }
+                if *zone == self.cfg.zone && self.cfg.classes.contains(class) =>
+            {
                 self.presences.entry((cam.clone(), *track, zone.clone())).or_insert((ev.captured_at, ev.event_id));
             }
-            EventBody::ZoneLeft { track, class, zone, dwell_s } if *zone == self.cfg.zone && self.cfg.classes.contains(class) => {
+            EventBody::ZoneLeft { track, class, zone, dwell_s }
+                if *zone == self.cfg.zone && self.cfg.classes.contains(class) =>
+            {
                 let key = (cam.clone(), *track, zone.clone());
                 let entered = self.presences.remove(&key);
                 if *dwell_s >= self.cfg.min_dwell_s {
-                    let since = entered.map(|e| e.0).unwrap_or_else(|| {
-                        ev.captured_at - Duration::milliseconds((*dwell_s * 1000.0) as i64)
-                    });
+                    let since = entered
+                        .map(|e| e.0)
+                        .unwrap_or_else(|| ev.captured_at - Duration::milliseconds((*dwell_s * 1000.0) as i64));
                     self.raise(key.clone(), since, *dwell_s, ev, offset, min, out);
                 }
                 self.alerted.remove(&key);

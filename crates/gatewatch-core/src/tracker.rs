@@ -56,7 +56,12 @@ impl Track {
     fn predict(&self, t: f64) -> BBox {
         let dt = (t - self.last_seen) as f32;
         let v = self.velocity;
-        BBox::new(self.bbox.x1 + v[0] * dt, self.bbox.y1 + v[1] * dt, self.bbox.x2 + v[2] * dt, self.bbox.y2 + v[3] * dt)
+        BBox::new(
+            self.bbox.x1 + v[0] * dt,
+            self.bbox.y1 + v[1] * dt,
+            self.bbox.x2 + v[2] * dt,
+            self.bbox.y2 + v[3] * dt,
+        )
     }
 
     fn observe(&mut self, det: &Detection, t: f64) {

@@ -130,7 +130,12 @@ mod tests {
     fn square() -> Zone {
         Zone {
             name: "shed".into(),
-            polygon: Polygon(vec![Point::new(0.0, 0.0), Point::new(0.5, 0.0), Point::new(0.5, 0.5), Point::new(0.0, 0.5)]),
+            polygon: Polygon(vec![
+                Point::new(0.0, 0.0),
+                Point::new(0.5, 0.0),
+                Point::new(0.5, 0.5),
+                Point::new(0.0, 0.5),
+            ]),
             classes: vec![ObjectClass::Person],
         }
     }

@@ -161,10 +161,10 @@ impl CameraWorker {
         }
         if self.snapshot.enabled {
             for (id, _, det) in &update.observed {
-                if s.best.get(id).is_none_or(|b| det.score > b.score) {
-                    if let Some((w, h, rgb)) = snapshot::crop(&frame.rgb, frame.width, frame.height, &det.bbox) {
-                        s.best.insert(*id, BestView { score: det.score, width: w, height: h, rgb });
-                    }
+                if s.best.get(id).is_none_or(|b| det.score > b.score)
+                    && let Some((w, h, rgb)) = snapshot::crop(&frame.rgb, frame.width, frame.height, &det.bbox)
+                {
+                    s.best.insert(*id, BestView { score: det.score, width: w, height: h, rgb });
                 }
             }
         }

@@ -30,7 +30,11 @@ pub enum MediaError {
     #[error("camera {camera}: bad source {uri:?}: {why}")]
     Source { camera: String, uri: String, why: String },
     #[error("camera {camera}: could not build the pipeline: {source}")]
-    Build { camera: String, #[source] source: gst::glib::BoolError },
+    Build {
+        camera: String,
+        #[source]
+        source: gst::glib::BoolError,
+    },
     #[error("camera {camera}: pipeline refused to start: {why}")]
     Start { camera: String, why: String },
     #[error("camera {camera}: stream error from {element}: {message}")]
@@ -83,9 +87,11 @@ pub fn to_uri(camera: &str, source: &str) -> Result<String, MediaError> {
     if !abs.exists() {
         return Err(MediaError::Source { camera: camera.into(), uri: source.into(), why: "no such file".into() });
     }
-    gst::glib::filename_to_uri(&abs, None)
-        .map(|u| u.to_string())
-        .map_err(|e| MediaError::Source { camera: camera.into(), uri: source.into(), why: e.to_string() })
+    gst::glib::filename_to_uri(&abs, None).map(|u| u.to_string()).map_err(|e| MediaError::Source {
+        camera: camera.into(),
+        uri: source.into(),
+        why: e.to_string(),
+    })
 }
 
 /// Whether frames come at the camera's pace (and capture time is the wall clock).
@@ -121,10 +127,11 @@ impl FrameSource {
                 .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
                 .unwrap_or(false);
             let Some(sink_pad) = convert.static_pad("sink") else { return };
-            if is_video && !sink_pad.is_linked() {
-                if let Err(e) = pad.link(&sink_pad) {
-                    tracing::warn!(error = ?e, "could not link decoded video pad");
-                }
+            if is_video
+                && !sink_pad.is_linked()
+                && let Err(e) = pad.link(&sink_pad)
+            {
+                tracing::warn!(error = ?e, "could not link decoded video pad");
             }
         });
         pipeline.set_state(gst::State::Playing).map_err(|e| {
@@ -175,11 +182,8 @@ impl FrameSource {
             rgb.extend_from_slice(&map[y * stride..y * stride + row]);
         }
         let pts_ns = buffer.pts().map(|t| t.nseconds()).unwrap_or(0);
-        let captured_at = if self.live {
-            Utc::now()
-        } else {
-            self.started_at + chrono::Duration::nanoseconds(pts_ns as i64)
-        };
+        let captured_at =
+            if self.live { Utc::now() } else { self.started_at + chrono::Duration::nanoseconds(pts_ns as i64) };
         Ok(Frame { camera: self.camera.clone(), pts_ns, captured_at, width: w as u32, height: h as u32, rgb })
     }
 
@@ -237,11 +241,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("garbage.avi");
         std::fs::write(&path, vec![0x5a; 4096]).unwrap();
-        let result = FrameSource::open("cam1", path.to_str().unwrap(), &SourceOptions { realtime: false })
-            .and_then(|mut s| loop {
-                match s.next(Duration::from_secs(5))? {
-                    Pulled::Timeout => continue,
-                    other => break Ok(other),
+        let result =
+            FrameSource::open("cam1", path.to_str().unwrap(), &SourceOptions { realtime: false }).and_then(|mut s| {
+                loop {
+                    match s.next(Duration::from_secs(5))? {
+                        Pulled::Timeout => continue,
+                        other => break Ok(other),
+                    }
                 }
             });
         assert!(matches!(result, Err(MediaError::Start { .. } | MediaError::Stream { .. })), "{result:?}");

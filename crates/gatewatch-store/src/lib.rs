@@ -144,15 +144,29 @@ impl Store {
         rows.iter().map(|r| r.try_get(0).map_err(StoreError::from)).collect()
     }
 
+    /// The sequence numbers stored for one edge, ascending (gaps mean lost events).
+    pub async fn seqs(&self, site: &str, edge: &str) -> Result<Vec<i64>, StoreError> {
+        let rows = sqlx::query("SELECT seq FROM events WHERE site = ? AND edge = ? ORDER BY seq")
+            .bind(site)
+            .bind(edge)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get(0).map_err(StoreError::from)).collect()
+    }
+
     /// Events per kind, sorted by kind.
     pub async fn counts_by_kind(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT kind, COUNT(*) FROM events GROUP BY kind ORDER BY kind").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT kind, COUNT(*) FROM events GROUP BY kind ORDER BY kind").fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
     }
 
     /// The JPEG snapshot stored with an event, if any.
     pub async fn snapshot(&self, event_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT snapshot FROM events WHERE event_id = ?").bind(event_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT snapshot FROM events WHERE event_id = ?")
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.and_then(|r| r.try_get::<Option<Vec<u8>>, _>(0).ok().flatten()))
     }
 
@@ -205,7 +219,8 @@ fn row_to_alert(r: &sqlx::sqlite::SqliteRow) -> Result<StoredAlert, StoreError> 
         alert_id: r.try_get::<String, _>("alert_id")?.parse().unwrap_or_default(),
         key: r.try_get("alert_key")?,
         rule: r.try_get("rule")?,
-        kind: serde_json::from_value(serde_json::Value::String(kind)).unwrap_or(gatewatch_core::rules::AlertKind::Loitering),
+        kind: serde_json::from_value(serde_json::Value::String(kind))
+            .unwrap_or(gatewatch_core::rules::AlertKind::Loitering),
         site: r.try_get("site")?,
         edge: r.try_get("edge")?,
         camera: r.try_get("camera")?,

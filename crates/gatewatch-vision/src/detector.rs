@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub use gatewatch_core::config::VisionConfig as DetectorConfig;
 use gatewatch_core::detection::Detection;
 use gatewatch_core::nanodet::{self, DecodeParams, Level};
-pub use gatewatch_core::config::VisionConfig as DetectorConfig;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
@@ -91,7 +91,8 @@ impl Detector {
 
     /// Run the model on the prepared input; boxes scaled by `(sx, sy)`.
     fn infer(&mut self, sx: f32, sy: f32) -> Result<Vec<Detection>, VisionError> {
-        let tensor = TensorRef::from_array_view(([1usize, 3, INPUT, INPUT], &self.input[..])).map_err(VisionError::ort)?;
+        let tensor =
+            TensorRef::from_array_view(([1usize, 3, INPUT, INPUT], &self.input[..])).map_err(VisionError::ort)?;
         let start = Instant::now();
         let outputs = self.session.run(ort::inputs![tensor]).map_err(VisionError::ort)?;
         let inferred = Instant::now();

@@ -10,12 +10,19 @@ pub struct Normalize {
 }
 
 /// NanoDet's normalisation (BGR order).
-pub const NANODET: Normalize =
-    Normalize { mean_bgr: [103.53, 116.28, 123.675], std_bgr: [57.375, 57.12, 58.395] };
+pub const NANODET: Normalize = Normalize { mean_bgr: [103.53, 116.28, 123.675], std_bgr: [57.375, 57.12, 58.395] };
 
 /// Resize packed RGB `src` (`w` x `h`) to `out_w` x `out_h` and write NCHW BGR floats into `out`
 /// (`3 * out_w * out_h` values).
-pub fn rgb_to_bgr_planar(src: &[u8], w: usize, h: usize, out_w: usize, out_h: usize, norm: &Normalize, out: &mut [f32]) {
+pub fn rgb_to_bgr_planar(
+    src: &[u8],
+    w: usize,
+    h: usize,
+    out_w: usize,
+    out_h: usize,
+    norm: &Normalize,
+    out: &mut [f32],
+) {
     assert_eq!(src.len(), w * h * 3, "packed RGB");
     assert_eq!(out.len(), 3 * out_w * out_h, "output buffer");
     let xs = axis(w, out_w);

@@ -13,7 +13,8 @@ use crate::VisionError;
 /// cheap enough to do whenever a track finds a better view, encoded only once at track end.
 pub fn crop(rgb: &[u8], width: u32, height: u32, region: &BBox) -> Option<(u32, u32, Vec<u8>)> {
     let (mx, my) = (region.width() * 0.15, region.height() * 0.15);
-    let r = BBox::new(region.x1 - mx, region.y1 - my, region.x2 + mx, region.y2 + my).clamp_to(width as f32, height as f32);
+    let r =
+        BBox::new(region.x1 - mx, region.y1 - my, region.x2 + mx, region.y2 + my).clamp_to(width as f32, height as f32);
     let (x0, y0) = (r.x1 as u32, r.y1 as u32);
     let (x1, y1) = ((r.x2.ceil() as u32).min(width), (r.y2.ceil() as u32).min(height));
     if x1 <= x0 + 1 || y1 <= y0 + 1 || rgb.len() != (width * height * 3) as usize {
@@ -50,7 +51,11 @@ pub fn encode(width: u32, height: u32, rgb: Vec<u8>, cfg: &SnapshotConfig) -> Re
             return Ok((img.width(), img.height(), bytes));
         }
         if quality <= 20 {
-            return Err(VisionError::Snapshot(format!("{} bytes at quality {quality}, over {}", bytes.len(), cfg.max_bytes)));
+            return Err(VisionError::Snapshot(format!(
+                "{} bytes at quality {quality}, over {}",
+                bytes.len(),
+                cfg.max_bytes
+            )));
         }
         quality -= 15;
     }

@@ -21,7 +21,8 @@ const AGGREGATOR_TOML: &str = include_str!("../../../deploy/demo-aggregator.toml
 pub async fn run(clip: Option<String>, db: Option<PathBuf>) -> anyhow::Result<()> {
     let broker = Mosquitto::start().context("starting mosquitto")?;
     let mut edge = EdgeConfig::from_toml(EDGE_TOML).map_err(|e| anyhow::anyhow!("demo edge config: {e:?}"))?;
-    let mut agg = AggregatorConfig::from_toml(AGGREGATOR_TOML).map_err(|e| anyhow::anyhow!("demo aggregator config: {e:?}"))?;
+    let mut agg =
+        AggregatorConfig::from_toml(AGGREGATOR_TOML).map_err(|e| anyhow::anyhow!("demo aggregator config: {e:?}"))?;
     edge.mqtt.port = broker.port();
     agg.mqtt.port = broker.port();
     if let Some(clip) = clip {
@@ -66,13 +67,27 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>) -> anyhow::Result<()
     let secs = report.elapsed.as_secs_f64();
     let t: Timings = report.timings;
     println!();
-    println!("edge: {} frames decoded in {secs:.1} s = {:.1} frames/s; {} inferred = {:.1} inferred/s",
-        report.frames_decoded(), report.frames_decoded() as f64 / secs,
-        report.frames_inferred(), report.frames_inferred() as f64 / secs);
-    println!("detector per inferred frame: preprocess {:.1} ms, inference-only {:.1} ms, decode+NMS {:.2} ms",
-        Timings::mean_ms(t.preprocess, t.calls), Timings::mean_ms(t.inference, t.calls), Timings::mean_ms(t.postprocess, t.calls));
-    println!("events: {} published, {} refused; aggregator stored {}, duplicates {}, rejected {}",
-        report.events_published, report.events_refused, ingest.stored, ingest.duplicates, ingest.rejected_total());
+    println!(
+        "edge: {} frames decoded in {secs:.1} s = {:.1} frames/s; {} inferred = {:.1} inferred/s",
+        report.frames_decoded(),
+        report.frames_decoded() as f64 / secs,
+        report.frames_inferred(),
+        report.frames_inferred() as f64 / secs
+    );
+    println!(
+        "detector per inferred frame: preprocess {:.1} ms, inference-only {:.1} ms, decode+NMS {:.2} ms",
+        Timings::mean_ms(t.preprocess, t.calls),
+        Timings::mean_ms(t.inference, t.calls),
+        Timings::mean_ms(t.postprocess, t.calls)
+    );
+    println!(
+        "events: {} published, {} refused; aggregator stored {}, duplicates {}, rejected {}",
+        report.events_published,
+        report.events_refused,
+        ingest.stored,
+        ingest.duplicates,
+        ingest.rejected_total()
+    );
     let kinds = store.counts_by_kind().await?;
     println!("stored by kind: {}", kinds.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "));
     println!("alerts raised: {alerts}");

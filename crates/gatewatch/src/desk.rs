@@ -30,8 +30,13 @@ pub async fn run(db: &str, action: AlertAction) -> anyhow::Result<()> {
                     (Some(t), Some(by)) => format!("acked by {by} at {}", t.format("%H:%M:%S")),
                     _ => "OPEN".into(),
                 };
-                println!("{}  {}  [{}] {}  ({state})", a.alert.alert_id, a.alert.at.format("%Y-%m-%d %H:%M:%S"),
-                    a.alert.rule, a.alert.message);
+                println!(
+                    "{}  {}  [{}] {}  ({state})",
+                    a.alert.alert_id,
+                    a.alert.at.format("%Y-%m-%d %H:%M:%S"),
+                    a.alert.rule,
+                    a.alert.message
+                );
             }
         }
         AlertAction::Ack { alert_id, officer } => {

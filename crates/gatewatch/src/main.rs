@@ -56,7 +56,17 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_target(false)
@@ -112,8 +122,13 @@ async fn run_aggregator(path: &Path) -> anyhow::Result<()> {
         let _ = tx.send(true);
     });
     let counters = aggregator.run(rx).await?;
-    tracing::info!(stored = counters.stored, duplicates = counters.duplicates, rejected = counters.rejected_total(),
-        alerts = counters.alerts, "aggregator stopped");
+    tracing::info!(
+        stored = counters.stored,
+        duplicates = counters.duplicates,
+        rejected = counters.rejected_total(),
+        alerts = counters.alerts,
+        "aggregator stopped"
+    );
     Ok(())
 }
 
