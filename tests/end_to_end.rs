@@ -55,9 +55,9 @@ fn aggregator_config(port: u16, db: &std::path::Path) -> AggregatorConfig {
     }
 }
 
-/// Bad payloads, each with the reason the aggregator must count it under.
-fn bad_payloads() -> Vec<(String, Vec<u8>, &'static str)> {
-    let good = Event {
+/// An event from a gate that the test itself plays (`north/gate-9/cam`).
+fn injected(body: EventBody) -> Event {
+    Event {
         schema: SCHEMA_V1.into(),
         event_id: uuid::Uuid::now_v7(),
         site: "north".into(),
@@ -65,8 +65,13 @@ fn bad_payloads() -> Vec<(String, Vec<u8>, &'static str)> {
         camera: "cam".into(),
         seq: 1,
         captured_at: Utc::now(),
-        body: EventBody::CameraOnline { width: 1, height: 1 },
-    };
+        body,
+    }
+}
+
+/// Bad payloads, each with the reason the aggregator must count it under.
+fn bad_payloads() -> Vec<(String, Vec<u8>, &'static str)> {
+    let good = injected(EventBody::CameraOnline { width: 1, height: 1 });
     let t = topic::events_topic("north", "gate-9", "cam");
     let json = String::from_utf8(good.encode()).unwrap();
     let mut out = vec![];
@@ -102,16 +107,7 @@ async fn clip_to_alerts_through_a_real_broker() {
     for (_, _, reason) in &bad {
         *expected_rejects.entry(reason).or_default() += 1;
     }
-    let plate_read = Event {
-        schema: SCHEMA_V1.into(),
-        event_id: uuid::Uuid::now_v7(),
-        site: "north".into(),
-        edge: "gate-9".into(),
-        camera: "cam".into(),
-        seq: 1,
-        captured_at: Utc::now(),
-        body: EventBody::PlateRead { track: 4, plate: "5AU5341".into(), confidence: 0.93 },
-    };
+    let plate_read = injected(EventBody::PlateRead { track: 4, plate: "5AU5341".into(), confidence: 0.93 });
     let injector = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(2)).await;
         for (i, (topic, payload, _)) in bad.into_iter().enumerate() {

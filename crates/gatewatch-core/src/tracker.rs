@@ -70,8 +70,10 @@ impl Track {
             const ALPHA: f32 = 0.5;
             let (o, n) = (self.bbox, det.bbox);
             let raw = [(n.x1 - o.x1) / dt, (n.y1 - o.y1) / dt, (n.x2 - o.x2) / dt, (n.y2 - o.y2) / dt];
+            // The second sighting gives the first velocity; later ones smooth it.
+            let alpha = if self.hits == 1 { 1.0 } else { ALPHA };
             for (v, r) in self.velocity.iter_mut().zip(raw) {
-                *v = ALPHA * r + (1.0 - ALPHA) * *v;
+                *v = alpha * r + (1.0 - alpha) * *v;
             }
         }
         self.bbox = det.bbox;
