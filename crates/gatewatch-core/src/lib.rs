@@ -5,12 +5,14 @@
 //! here knows GStreamer, ONNX Runtime, MQTT or SQL; adapters live in their own crates and call in.
 
 pub mod config;
+pub mod ctc;
 pub mod detection;
 pub mod event;
 pub mod frame;
 pub mod geometry;
 pub mod nanodet;
 pub mod plate;
+pub mod platedet;
 pub mod rules;
 pub mod topic;
 pub mod tracker;

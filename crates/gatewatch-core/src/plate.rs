@@ -42,6 +42,55 @@ pub fn normalize(raw: &str) -> Result<String, PlateError> {
     }
 }
 
+/// Provinces and regions that start a mainland Chinese plate.
+pub const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+/// Characters that may end a special plate (driving school, police, trailer, HK/Macau, embassy).
+pub const SPECIAL_SUFFIXES: &str = "学警挂港澳使领";
+
+/// What the plate grammar made of a normalised reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grammar {
+    pub text: String,
+    /// `Some(true)`: a well-formed Chinese plate; `Some(false)`: starts like one but is not;
+    /// `None`: not a Chinese plate, passed through as read.
+    pub valid: Option<bool>,
+}
+
+/// Apply the mainland Chinese plate grammar to a normalised reading: province character,
+/// a letter, then 5 characters (a blue plate; the last may be a special suffix such as 学) or
+/// 6 (a green new-energy plate). Serials use no I or O, so there O reads as 0 and I as 1.
+/// A reading that does not start with a CJK character is passed through untouched.
+pub fn apply_grammar(normalised: &str) -> Grammar {
+    let chars: Vec<char> = normalised.chars().collect();
+    let Some(&first) = chars.first() else { return Grammar { text: String::new(), valid: Some(false) } };
+    if !is_cjk(first) {
+        return Grammar { text: normalised.to_string(), valid: None };
+    }
+    let mut text = String::with_capacity(normalised.len());
+    text.push(first);
+    if let Some(&c) = chars.get(1) {
+        text.push(c);
+    }
+    let serial: Vec<char> = chars
+        .iter()
+        .skip(2)
+        .map(|&c| match c {
+            'O' => '0',
+            'I' => '1',
+            c => c,
+        })
+        .collect();
+    text.extend(&serial);
+    let letter = chars.get(1).is_some_and(|c| c.is_ascii_uppercase());
+    let alnum = |c: &char| c.is_ascii_uppercase() || c.is_ascii_digit();
+    let serial_ok = match serial.len() {
+        5 => serial[..4].iter().all(alnum) && (alnum(&serial[4]) || SPECIAL_SUFFIXES.contains(serial[4])),
+        6 => serial.iter().all(alnum),
+        _ => false,
+    };
+    Grammar { text, valid: Some(PROVINCES.contains(first) && letter && serial_ok) }
+}
+
 fn half_width(c: char) -> char {
     match c as u32 {
         0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
@@ -62,6 +111,21 @@ mod tests {
         assert_eq!(normalize("京A·12345").unwrap(), "京A12345");
         assert_eq!(normalize(" ab-12 3.4 ").unwrap(), "AB1234");
         assert_eq!(normalize("ＡＢ１２３").unwrap(), "AB123");
+    }
+
+    #[test]
+    fn grammar_fixes_o_and_i_in_the_serial_only() {
+        assert_eq!(apply_grammar("京AO1I23"), Grammar { text: "京A01123".into(), valid: Some(true) });
+        assert_eq!(apply_grammar("皖AD12345"), Grammar { text: "皖AD12345".into(), valid: Some(true) });
+        assert_eq!(apply_grammar("粤B1234学").valid, Some(true));
+        // The second character is a letter position: an O there stays an O.
+        assert_eq!(apply_grammar("京O12345").text, "京O12345");
+        assert_eq!(apply_grammar("京A1234").valid, Some(false), "too short");
+        assert_eq!(apply_grammar("京112345").valid, Some(false), "no letter");
+        assert_eq!(apply_grammar("中A12345").valid, Some(false), "not a province");
+        // Other countries pass through as read.
+        assert_eq!(apply_grammar("5AU5341"), Grammar { text: "5AU5341".into(), valid: None });
+        assert_eq!(apply_grammar("BOI123"), Grammar { text: "BOI123".into(), valid: None });
     }
 
     #[test]
