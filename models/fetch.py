@@ -66,6 +66,9 @@ class Fetcher:
                     cmd += ["--platform", pip_platform, "--python-version", "3.11",
                             "--implementation", "cp"]
                 run(cmd)
+            elif reg == "pypi-sdist":
+                run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                     "-d", str(self.dl), f"{pkg}=={ver}"])
             elif reg == "npm":
                 run(["npm", "pack", f"{pkg}@{ver}", "--pack-destination", str(self.dl)])
             elif reg == "debian":

@@ -42,6 +42,34 @@ pub fn normalize(raw: &str) -> Result<String, PlateError> {
     }
 }
 
+/// What OCR read, with everything that cannot be on a plate dropped (punctuation, symbols,
+/// spaces), ready for [`normalize`].
+pub fn keep_plate_chars<'a>(pieces: impl IntoIterator<Item = &'a str>) -> String {
+    pieces
+        .into_iter()
+        .flat_map(str::chars)
+        .map(half_width)
+        .filter(|c| c.is_ascii_alphanumeric() || is_cjk(*c))
+        .take(4 * MAX_PLATE_CHARS)
+        .collect()
+}
+
+/// Levenshtein distance in characters (for accuracy figures and fuzzy matching).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 /// Provinces and regions that start a mainland Chinese plate.
 pub const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 /// Characters that may end a special plate (driving school, police, trailer, HK/Macau, embassy).
@@ -111,6 +139,15 @@ mod tests {
         assert_eq!(normalize("京A·12345").unwrap(), "京A12345");
         assert_eq!(normalize(" ab-12 3.4 ").unwrap(), "AB1234");
         assert_eq!(normalize("ＡＢ１２３").unwrap(), "AB123");
+    }
+
+    #[test]
+    fn ocr_noise_is_dropped_and_distances_count_characters() {
+        assert_eq!(keep_plate_chars(["京", "A", "·", "1", "(", "2"]), "京A12");
+        assert_eq!(edit_distance("京A12345", "京A12345"), 0);
+        assert_eq!(edit_distance("京A12345", "京A1234S"), 1);
+        assert_eq!(edit_distance("", "京A"), 2);
+        assert_eq!(edit_distance("京A12345", "A123456"), 2);
     }
 
     #[test]

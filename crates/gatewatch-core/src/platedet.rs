@@ -87,10 +87,7 @@ pub fn decode(
         let bbox = BBox::new((cx - bw / 2.0) * w, (cy - bh / 2.0) * h, (cx + bw / 2.0) * w, (cy + bh / 2.0) * h);
         let m = &landms[i * 8..i * 8 + 8];
         let corners = std::array::from_fn(|c| {
-            Point::new(
-                (p[0] + m[c * 2] * VARIANCE[0] * p[2]) * w,
-                (p[1] + m[c * 2 + 1] * VARIANCE[0] * p[3]) * h,
-            )
+            Point::new((p[0] + m[c * 2] * VARIANCE[0] * p[2]) * w, (p[1] + m[c * 2 + 1] * VARIANCE[0] * p[3]) * h)
         });
         found.push(PlateBox { bbox, corners, score });
     }

@@ -5,9 +5,11 @@
 //! - [`snapshot`]: crop, scale and JPEG-encode a region of a frame under a byte budget.
 
 pub mod detector;
+pub mod plates;
 pub mod preprocess;
 pub mod runtime;
 pub mod snapshot;
+pub mod warp;
 
 pub use detector::{Detector, DetectorConfig};
 

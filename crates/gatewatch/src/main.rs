@@ -2,6 +2,7 @@
 
 mod demo;
 mod desk;
+mod eval;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +47,11 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Measure plate reading against ground truth.
+    Eval {
+        #[command(subcommand)]
+        what: EvalWhat,
+    },
     /// Watch-desk commands on the alert store.
     Alerts {
         /// Database URL, e.g. sqlite://gatewatch.db
@@ -54,6 +60,12 @@ enum Command {
         #[command(subcommand)]
         action: desk::AlertAction,
     },
+}
+
+#[derive(Subcommand)]
+enum EvalWhat {
+    /// Plate detection and reading on a labels.csv (columns as in plates-dev).
+    Plates(eval::EvalPlates),
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,7 +80,9 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,ort=warn".into()),
+        )
         .with_target(false)
         .with_writer(std::io::stderr)
         .init();
@@ -81,6 +95,7 @@ fn run() -> anyhow::Result<()> {
             Command::Demo { clip, db } => demo::run(clip, db).await,
             Command::CheckConfig { files } => check_config(&files),
             Command::Alerts { db, action } => desk::run(&db, action).await,
+            Command::Eval { what: EvalWhat::Plates(args) } => eval::run(args),
         }
     })
 }

@@ -1,0 +1,131 @@
+//! `gatewatch eval plates LABELS.csv`: plate reading measured against ground truth.
+//!
+//! The CSV has the columns of `plates-dev` (`file,plate_text,x1,y1,x2,y2,...`). Rows with a
+//! box are full scenes (detect, rectify, read the most confident plate; detection recall is
+//! counted at IoU >= 0.5); rows without are plate crops (read directly). The report is stable
+//! text, so two runs can be diffed; only the timing line changes.
+#![allow(clippy::print_stdout)] // a CLI command's report
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use gatewatch_core::geometry::BBox;
+use gatewatch_core::plate::edit_distance;
+use gatewatch_vision::plates::{PlateReader, PpOcrReader, RetinaPlateFinder};
+
+#[derive(Args)]
+pub struct EvalPlates {
+    /// labels.csv; image files are looked up beside it.
+    pub labels: PathBuf,
+    /// Read as the OCR gives it, without the Chinese plate grammar.
+    #[arg(long)]
+    pub no_grammar: bool,
+    #[arg(long, default_value = "models/clp_det.onnx")]
+    pub detector: PathBuf,
+    #[arg(long, default_value = "models/ch_PP-OCRv4_rec_infer.onnx")]
+    pub recogniser: PathBuf,
+    #[arg(long, default_value = "models/onnxruntime/libonnxruntime.so")]
+    pub onnxruntime: PathBuf,
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+struct Row {
+    file: String,
+    truth: String,
+    bbox: Option<BBox>,
+}
+
+fn parse_labels(path: &Path) -> anyhow::Result<Vec<Row>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().context("empty labels file")?.split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).with_context(|| format!("no column {name}"));
+    let (file, plate, x1) = (col("file")?, col("plate_text")?, col("x1")?);
+    let mut rows = Vec::new();
+    for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < header.len().min(x1 + 4) {
+            bail!("{}:{}: {} columns", path.display(), n + 2, f.len());
+        }
+        let num = |i: usize| f[x1 + i].trim().parse::<f32>().ok();
+        let bbox = match (num(0), num(1), num(2), num(3)) {
+            (Some(a), Some(b), Some(c), Some(d)) => Some(BBox::new(a, b, c, d)),
+            _ => None,
+        };
+        rows.push(Row { file: f[file].into(), truth: f[plate].into(), bbox });
+    }
+    Ok(rows)
+}
+
+pub fn run(args: EvalPlates) -> anyhow::Result<()> {
+    let rows = parse_labels(&args.labels)?;
+    let dir = args.labels.parent().unwrap_or(Path::new("."));
+    let finder = RetinaPlateFinder::new(&args.detector, &args.onnxruntime, args.threads)?;
+    let reader = PpOcrReader::new(&args.recogniser, &args.onnxruntime, args.threads)?;
+    let mut pipeline = PlateReader::new(finder, reader);
+    pipeline.grammar = !args.no_grammar;
+
+    let (mut exact, mut chars_ok, mut chars_total, mut with_box, mut found) = (0, 0, 0, 0, 0);
+    let mut misreads = Vec::new();
+    let start = Instant::now();
+    for row in &rows {
+        let img = image::open(dir.join(&row.file)).with_context(|| format!("opening {}", row.file))?.to_rgb8();
+        let (w, h) = img.dimensions();
+        let reading = match row.bbox {
+            Some(truth_box) => {
+                with_box += 1;
+                let readings = pipeline.read_scene(img.as_raw(), w, h)?;
+                if readings.iter().any(|r| r.plate.is_some_and(|p| p.bbox.iou(&truth_box) >= 0.5)) {
+                    found += 1;
+                }
+                readings.into_iter().next()
+            }
+            None => Some(pipeline.read_plate(img.as_raw(), w, h)?),
+        };
+        let got = reading.map(|r| r.text).unwrap_or_default();
+        let n = row.truth.chars().count();
+        chars_total += n;
+        chars_ok += n.saturating_sub(edit_distance(&row.truth, &got));
+        if got == row.truth {
+            exact += 1;
+        } else {
+            misreads.push(format!(
+                "  {:<18} want {:<10} got {}",
+                row.file,
+                row.truth,
+                if got.is_empty() { "-" } else { &got }
+            ));
+        }
+    }
+    let elapsed = start.elapsed();
+    let pct = |a: usize, b: usize| if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 };
+    let n = rows.len();
+    println!(
+        "plates eval: {} ({n} images, grammar {})",
+        args.labels.display(),
+        if pipeline.grammar { "on" } else { "off" }
+    );
+    println!("exact match       {exact}/{n}  {:.1} %", pct(exact, n));
+    println!("char accuracy     {chars_ok}/{chars_total}  {:.1} %", pct(chars_ok, chars_total));
+    if with_box > 0 {
+        println!("detection recall  {found}/{with_box}  {:.1} %  (IoU >= 0.5)", pct(found, with_box));
+    }
+    let t = pipeline.timings;
+    let ms = |d: std::time::Duration, k: usize| if k == 0 { 0.0 } else { d.as_secs_f64() * 1000.0 / k as f64 };
+    println!(
+        "ms per image      {:.1}  (detection {:.1}, recognition {:.1} per read)",
+        ms(elapsed, n),
+        ms(t.find, with_box),
+        ms(t.read, t.reads as usize)
+    );
+    if !misreads.is_empty() {
+        println!("misreads:");
+        for m in misreads {
+            println!("{m}");
+        }
+    }
+    Ok(())
+}
