@@ -27,12 +27,13 @@ pub fn greedy_decode(probs: &[f32], classes: usize, charset: &[String]) -> Vec<C
                 second = (k, p);
             }
         }
-        if best.0 != 0 && best.0 != previous {
-            if let Some(ch) = charset.get(best.0 - 1) {
-                let alternative =
-                    (second.0 != 0).then(|| charset.get(second.0 - 1).map(|c| (c.clone(), second.1))).flatten();
-                out.push(CtcChar { ch: ch.clone(), prob: best.1, alternative });
-            }
+        if best.0 != 0
+            && best.0 != previous
+            && let Some(ch) = charset.get(best.0 - 1)
+        {
+            let alternative =
+                (second.0 != 0).then(|| charset.get(second.0 - 1).map(|c| (c.clone(), second.1))).flatten();
+            out.push(CtcChar { ch: ch.clone(), prob: best.1, alternative });
         }
         previous = best.0;
     }
