@@ -12,6 +12,7 @@ pub mod frame;
 pub mod geometry;
 pub mod nanodet;
 pub mod plate;
+pub mod plate_vote;
 pub mod platedet;
 pub mod rules;
 pub mod topic;

@@ -70,6 +70,37 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Characters OCR confuses with each other on plates.
+const CONFUSABLE: [&str; 6] = ["0ODQ", "1ILT", "2Z", "5S", "8B", "6G"];
+
+/// Cost of reading `b` where `a` is written: 0 if equal, 0.5 for a known OCR confusion
+/// (0/O/D/Q, 1/I/L/T, 2/Z, 5/S, 8/B, 6/G), else 1.
+pub fn substitution_cost(a: char, b: char) -> f32 {
+    if a == b {
+        0.0
+    } else if CONFUSABLE.iter().any(|g| g.contains(a) && g.contains(b)) {
+        0.5
+    } else {
+        1.0
+    }
+}
+
+/// Edit distance where confusable substitutions cost half: "how far apart, to an OCR".
+pub fn confusion_distance(a: &str, b: &str) -> f32 {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<f32> = (0..=b.len()).map(|j| j as f32).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = (i + 1) as f32;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + substitution_cost(ca, cb)).min(row[j] + 1.0).min(row[j + 1] + 1.0);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 /// Provinces and regions that start a mainland Chinese plate.
 pub const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
 /// Characters that may end a special plate (driving school, police, trailer, HK/Macau, embassy).
@@ -148,6 +179,16 @@ mod tests {
         assert_eq!(edit_distance("京A12345", "京A1234S"), 1);
         assert_eq!(edit_distance("", "京A"), 2);
         assert_eq!(edit_distance("京A12345", "A123456"), 2);
+    }
+
+    #[test]
+    fn confusable_characters_are_closer() {
+        assert_eq!(confusion_distance("京A12345", "京A12345"), 0.0);
+        assert_eq!(confusion_distance("京A1234S", "京A12345"), 0.5);
+        assert_eq!(confusion_distance("京AB8O00", "京A88000"), 1.0);
+        assert_eq!(confusion_distance("京A12345", "京A12349"), 1.0);
+        assert_eq!(confusion_distance("京A1234", "京A12345"), 1.0);
+        assert_eq!(confusion_distance("", ""), 0.0);
     }
 
     #[test]
