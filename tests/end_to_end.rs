@@ -11,7 +11,7 @@ use chrono::Utc;
 use gatewatch_aggregator::Aggregator;
 use gatewatch_core::config::{AggregatorConfig, CameraConfig, DatabaseConfig, EdgeConfig, IngestConfig, MqttConfig};
 use gatewatch_core::detection::ObjectClass;
-use gatewatch_core::event::{Event, EventBody, SCHEMA_V1};
+use gatewatch_core::event::{Event, EventBody, PlateRead, SCHEMA_V1};
 use gatewatch_core::rules::{AlertKind, LoiteringConfig, RulesConfig, WatchlistConfig};
 use gatewatch_core::topic;
 use gatewatch_mqtt::MqttClient;
@@ -107,7 +107,14 @@ async fn clip_to_alerts_through_a_real_broker() {
     for (_, _, reason) in &bad {
         *expected_rejects.entry(reason).or_default() += 1;
     }
-    let plate_read = injected(EventBody::PlateRead { track: 4, plate: "5AU5341".into(), confidence: 0.93 });
+    let plate_read = injected(EventBody::PlateRead(PlateRead {
+        track: 4,
+        plate: "5AU5341".into(),
+        confidence: 0.93,
+        reads: 3,
+        stable: true,
+        ..Default::default()
+    }));
     let injector = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(2)).await;
         for (i, (topic, payload, _)) in bad.into_iter().enumerate() {

@@ -14,10 +14,15 @@
 mod counters;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Plate list changes (`gatewatch lists`) reach the rules within this time.
+const LISTS_MAX_AGE: Duration = Duration::from_secs(10);
 
 use gatewatch_core::config::AggregatorConfig;
+use gatewatch_core::event::EventBody;
 use gatewatch_core::event::{Event, Reject};
+use gatewatch_core::registry::Registry;
 use gatewatch_core::rules::{Alert, RuleSet};
 use gatewatch_core::topic;
 use gatewatch_mqtt::client::Session;
@@ -31,6 +36,9 @@ pub struct Aggregator {
     cfg: AggregatorConfig,
     store: Store,
     rules: RuleSet,
+    /// Plate lists from the store, reloaded when older than `LISTS_MAX_AGE` at a plate read.
+    lists: Registry,
+    lists_loaded: Option<Instant>,
     counters: Arc<IngestCounters>,
     on_alert: Option<mpsc::UnboundedSender<Alert>>,
 }
@@ -39,7 +47,15 @@ impl Aggregator {
     pub async fn new(cfg: AggregatorConfig) -> anyhow::Result<Self> {
         let rules = RuleSet::new(&cfg.rules).map_err(|e| anyhow::anyhow!("rules: {}", e.join("; ")))?;
         let store = Store::open(&cfg.database.url).await?;
-        Ok(Self { cfg, store, rules, counters: Arc::new(IngestCounters::default()), on_alert: None })
+        Ok(Self {
+            cfg,
+            store,
+            rules,
+            lists: Registry::default(),
+            lists_loaded: None,
+            counters: Arc::new(IngestCounters::default()),
+            on_alert: None,
+        })
     }
 
     /// Also hand every new alert to `tx` (the demo prints them live).
@@ -139,7 +155,14 @@ impl Aggregator {
                     if self.store.has_event(ev.event_id).await? {
                         return Ok(None);
                     }
-                    alerts = Some(self.rules.on_event(ev));
+                    if matches!(ev.body, EventBody::PlateRead(_))
+                        && self.lists_loaded.is_none_or(|t| t.elapsed() > LISTS_MAX_AGE)
+                    {
+                        self.lists = Registry::new(self.store.list_entries().await?, self.rules.max_distance());
+                        self.lists_loaded = Some(Instant::now());
+                        tracing::debug!(entries = self.lists.len(), "plate lists loaded");
+                    }
+                    alerts = Some(self.rules.on_event(ev, &self.lists));
                 }
                 let pending = alerts.as_deref().unwrap_or_default();
                 self.store.commit(ev, pending).await.map(Some)

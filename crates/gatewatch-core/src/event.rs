@@ -78,12 +78,35 @@ pub enum EventBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         snapshot: Option<Snapshot>,
     },
-    PlateRead {
-        track: TrackId,
-        /// The plate as read, normalised (see `plate::normalize`). Personal data.
-        plate: String,
-        confidence: f32,
-    },
+    PlateRead(PlateRead),
+}
+
+/// A vehicle's plate, voted over several reads of one track. Personal data throughout.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlateRead {
+    pub track: TrackId,
+    /// The voted plate, normalised (see `plate::normalize`), after the grammar.
+    pub plate: String,
+    /// Vote confidence, 0..1.
+    pub confidence: f32,
+    /// Plate grammar verdict: true/false for Chinese plates, absent for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<bool>,
+    /// Other texts read for this vehicle, best first (at most 3, normalised).
+    #[serde(default)]
+    pub candidates: Vec<String>,
+    /// Reads that went into the vote.
+    pub reads: u32,
+    /// The vote had settled; false when the track ended first.
+    pub stable: bool,
+    /// This replaces an earlier plate_read of the same track.
+    #[serde(default)]
+    pub update: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_snapshot: Option<Snapshot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle_snapshot: Option<Snapshot>,
 }
 
 impl EventBody {
@@ -96,7 +119,7 @@ impl EventBody {
             Self::ZoneEntered { .. } => "zone_entered",
             Self::ZoneLeft { .. } => "zone_left",
             Self::TrackEnded { .. } => "track_ended",
-            Self::PlateRead { .. } => "plate_read",
+            Self::PlateRead(_) => "plate_read",
         }
     }
 
@@ -106,7 +129,7 @@ impl EventBody {
             | Self::ZoneEntered { track, .. }
             | Self::ZoneLeft { track, .. }
             | Self::TrackEnded { track, .. }
-            | Self::PlateRead { track, .. } => Some(*track),
+            | Self::PlateRead(PlateRead { track, .. }) => Some(*track),
             _ => None,
         }
     }
@@ -225,14 +248,31 @@ impl Event {
             EventBody::TrackEnded { snapshot: Some(s), .. } if s.content_type != "image/jpeg" => {
                 invalid("snapshot.content_type", "must be image/jpeg")
             }
-            EventBody::PlateRead { plate: p, .. } if plate::normalize(p).as_deref() != Ok(p.as_str()) => {
-                invalid("plate", "not a normalised plate")
-            }
-            EventBody::PlateRead { confidence, .. } if !(0.0..=1.0).contains(confidence) => {
-                invalid("confidence", "must be within 0..1")
-            }
+            EventBody::PlateRead(r) => r.validate(),
             _ => Ok(()),
         }
+    }
+}
+
+impl PlateRead {
+    fn validate(&self) -> Result<(), Reject> {
+        let invalid = |field, why: &str| Err(Reject::Invalid { field, why: why.into() });
+        let normal = |p: &String| plate::normalize(p).as_deref() == Ok(p.as_str());
+        if !normal(&self.plate) {
+            return invalid("plate", "not a normalised plate");
+        }
+        if self.candidates.len() > 3 || !self.candidates.iter().all(normal) {
+            return invalid("candidates", "at most 3 normalised plates");
+        }
+        if !(0.0..=1.0).contains(&self.confidence) {
+            return invalid("confidence", "must be within 0..1");
+        }
+        for s in [&self.plate_snapshot, &self.vehicle_snapshot].into_iter().flatten() {
+            if s.data.len() > MAX_SNAPSHOT_B64 || s.content_type != "image/jpeg" {
+                return invalid("snapshot", "a JPEG within the snapshot size limit");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -279,7 +319,18 @@ mod tests {
                 best_score: 0.8,
                 snapshot: Some(Snapshot::jpeg(2, 2, &[0xff, 0xd8, 0xff])),
             },
-            EventBody::PlateRead { track: 4, plate: "京A12345".into(), confidence: 0.9 },
+            EventBody::PlateRead(PlateRead {
+                track: 4,
+                plate: "京A12345".into(),
+                confidence: 0.9,
+                valid: Some(true),
+                candidates: vec!["京A1234S".into()],
+                reads: 5,
+                stable: true,
+                update: false,
+                plate_snapshot: Some(Snapshot::jpeg(4, 2, &[0xff, 0xd8])),
+                vehicle_snapshot: None,
+            }),
         ];
         for body in bodies {
             let e = sample(body);
@@ -307,7 +358,13 @@ mod tests {
             let err = Event::decode(&payload, 1000).unwrap_err();
             assert_eq!(err.as_str(), reason, "{:?} -> {err}", String::from_utf8_lossy(&payload));
         }
-        let plate = sample(EventBody::PlateRead { track: 1, plate: "ab 12".into(), confidence: 0.5 });
-        assert_eq!(Event::decode(&plate.encode(), 1000).unwrap_err().as_str(), "invalid");
+        for bad in [
+            PlateRead { plate: "ab 12".into(), ..Default::default() },
+            PlateRead { plate: "AB12".into(), candidates: vec!["<b>".into()], ..Default::default() },
+            PlateRead { plate: "AB12".into(), confidence: 1.5, ..Default::default() },
+        ] {
+            let e = sample(EventBody::PlateRead(bad));
+            assert_eq!(Event::decode(&e.encode(), 1000).unwrap_err().as_str(), "invalid");
+        }
     }
 }

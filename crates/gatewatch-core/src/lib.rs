@@ -14,6 +14,7 @@ pub mod nanodet;
 pub mod plate;
 pub mod plate_vote;
 pub mod platedet;
+pub mod registry;
 pub mod rules;
 pub mod topic;
 pub mod tracker;

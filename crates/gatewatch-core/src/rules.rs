@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::detection::ObjectClass;
-use crate::event::{Event, EventBody};
-use crate::plate;
+use crate::event::{Event, EventBody, PlateRead};
+use crate::registry::{ListEntry, ListKind, PlateMatch, Registry};
 use crate::tracker::TrackId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +21,7 @@ use crate::tracker::TrackId;
 pub enum AlertKind {
     Loitering,
     Watchlist,
+    UnknownVehicle,
 }
 
 impl AlertKind {
@@ -28,6 +29,7 @@ impl AlertKind {
         match self {
             Self::Loitering => "loitering",
             Self::Watchlist => "watchlist",
+            Self::UnknownVehicle => "unknown_vehicle",
         }
     }
 }
@@ -47,6 +49,12 @@ pub struct Alert {
     pub track: Option<TrackId>,
     pub zone: Option<String>,
     pub plate: Option<String>,
+    /// For plate alerts: the list entry matched, and how closely.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<PlateMatch>,
+    /// For plate alerts: the other texts read, so an officer can judge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
     /// When the condition became true (capture time).
     pub at: DateTime<Utc>,
     /// The event that made the rule fire.
@@ -123,12 +131,24 @@ pub struct LoiteringConfig {
     pub cameras: Vec<String>,
 }
 
-/// A plate-read event whose normalised plate is on the list.
+/// A plate-read event whose normalised plate is on the list (a wanted list kept in the
+/// config file; lists managed with `gatewatch lists` live in the database).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WatchlistConfig {
     pub name: String,
     /// Plates as written; normalised when loaded.
     pub plates: Vec<String>,
+}
+
+/// A vehicle whose plate is on no resident list and has no valid visitor pass, read inside
+/// a local time window (e.g. `23:00-05:00`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnknownVehicleConfig {
+    pub name: String,
+    pub window: String,
+    /// Only these cameras (`site/edge/camera`); empty means all.
+    #[serde(default)]
+    pub cameras: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +160,12 @@ pub struct RulesConfig {
     pub loitering: Vec<LoiteringConfig>,
     #[serde(default)]
     pub watchlist: Vec<WatchlistConfig>,
+    #[serde(default)]
+    pub unknown_vehicle: Vec<UnknownVehicleConfig>,
+    /// Maximum confusion distance for a plate to match an entry, per list kind
+    /// (defaults: 1.0 for wanted/stolen/banned, 0.5 for resident/visitor).
+    #[serde(default)]
+    pub max_distance: std::collections::BTreeMap<ListKind, f32>,
 }
 
 fn default_offset() -> String {
@@ -148,7 +174,13 @@ fn default_offset() -> String {
 
 impl Default for RulesConfig {
     fn default() -> Self {
-        Self { utc_offset: default_offset(), loitering: vec![], watchlist: vec![] }
+        Self {
+            utc_offset: default_offset(),
+            loitering: vec![],
+            watchlist: vec![],
+            unknown_vehicle: vec![],
+            max_distance: Default::default(),
+        }
     }
 }
 
@@ -167,9 +199,9 @@ struct Loitering {
 }
 
 #[derive(Debug)]
-struct Watchlist {
-    name: String,
-    plates: HashSet<String>,
+struct UnknownVehicle {
+    cfg: UnknownVehicleConfig,
+    window: Option<TimeWindow>,
 }
 
 /// All configured rules with their state.
@@ -177,7 +209,10 @@ struct Watchlist {
 pub struct RuleSet {
     offset: FixedOffset,
     loitering: Vec<Loitering>,
-    watchlist: Vec<Watchlist>,
+    /// The config file's watchlists, as wanted-list entries labelled with the rule name.
+    config_lists: Registry,
+    unknown_vehicle: Vec<UnknownVehicle>,
+    max_distance: std::collections::BTreeMap<ListKind, f32>,
     fired: HashSet<String>,
 }
 
@@ -211,37 +246,103 @@ impl RuleSet {
             };
             loitering.push(Loitering { cfg: l.clone(), window, presences: HashMap::new(), alerted: HashSet::new() });
         }
-        let mut watchlist = Vec::new();
+        let mut entries = Vec::new();
         for (i, w) in cfg.watchlist.iter().enumerate() {
             let at = format!("rules.watchlist[{i}] ({})", w.name);
             if !names.insert(w.name.clone()) {
                 errors.push(format!("{at}: duplicate rule name"));
             }
-            let mut plates = HashSet::new();
             for (j, p) in w.plates.iter().enumerate() {
-                match plate::normalize(p) {
-                    Ok(n) => {
-                        plates.insert(n);
-                    }
+                match ListEntry::new(ListKind::Wanted, p, &w.name, None, None) {
+                    Ok(e) => entries.push(e),
                     Err(e) => errors.push(format!("{at}: plates[{j}]: {e}")),
                 }
             }
-            watchlist.push(Watchlist { name: w.name.clone(), plates });
         }
-        if errors.is_empty() { Ok(Self { offset, loitering, watchlist, fired: HashSet::new() }) } else { Err(errors) }
+        let mut unknown_vehicle = Vec::new();
+        for (i, u) in cfg.unknown_vehicle.iter().enumerate() {
+            let at = format!("rules.unknown_vehicle[{i}] ({})", u.name);
+            if !names.insert(u.name.clone()) {
+                errors.push(format!("{at}: duplicate rule name"));
+            }
+            match TimeWindow::parse(&u.window) {
+                Ok(w) => unknown_vehicle.push(UnknownVehicle { cfg: u.clone(), window: Some(w) }),
+                Err(e) => errors.push(format!("{at}: {e}")),
+            }
+        }
+        for (kind, d) in &cfg.max_distance {
+            if !(d.is_finite() && (0.0..=3.0).contains(d)) {
+                errors.push(format!("rules.max_distance.{}: must be within 0..3", kind.as_str()));
+            }
+        }
+        let config_lists = Registry::new(entries, cfg.max_distance.clone());
+        if errors.is_empty() {
+            Ok(Self {
+                offset,
+                loitering,
+                config_lists,
+                unknown_vehicle,
+                max_distance: cfg.max_distance.clone(),
+                fired: HashSet::new(),
+            })
+        } else {
+            Err(errors)
+        }
     }
 
-    /// Apply every rule to one event; returns the alerts it raises (each key once).
-    pub fn on_event(&mut self, ev: &Event) -> Vec<Alert> {
+    /// The per-kind match distances, for building a [`Registry`] from stored lists.
+    pub fn max_distance(&self) -> std::collections::BTreeMap<ListKind, f32> {
+        self.max_distance.clone()
+    }
+
+    /// Apply every rule to one event, with the plate lists as they are now; returns the
+    /// alerts it raises (each key once).
+    pub fn on_event(&mut self, ev: &Event, lists: &Registry) -> Vec<Alert> {
         let mut out = Vec::new();
         for rule in &mut self.loitering {
             rule.on_event(ev, self.offset, &mut out);
         }
-        for rule in &self.watchlist {
-            rule.on_event(ev, &mut out);
+        if let EventBody::PlateRead(read) = &ev.body {
+            self.watchlists(ev, read, lists, &mut out);
+            for rule in &self.unknown_vehicle {
+                rule.on_plate(ev, read, lists, self.offset, &mut out);
+            }
         }
         out.retain(|a| self.fired.insert(a.key.clone()));
         out
+    }
+
+    fn watchlists(&self, ev: &Event, read: &PlateRead, lists: &Registry, out: &mut Vec<Alert>) {
+        let reads: Vec<&str> =
+            std::iter::once(read.plate.as_str()).chain(read.candidates.iter().map(String::as_str)).collect();
+        let from_config = self.config_lists.matches(&reads, ev.captured_at).into_iter().map(|m| (m.label.clone(), m));
+        let from_store = lists.matches(&reads, ev.captured_at).into_iter().map(|m| (m.kind.as_str().to_string(), m));
+        for (rule, m) in from_config.chain(from_store).filter(|(_, m)| m.kind.alerts()) {
+            let cam = format!("{}/{}/{}", ev.site, ev.edge, ev.camera);
+            out.push(Alert {
+                alert_id: Uuid::now_v7(),
+                key: format!("watchlist:{rule}:{cam}:{}:{}", read.track, m.entry_plate),
+                rule: rule.clone(),
+                kind: AlertKind::Watchlist,
+                site: ev.site.clone(),
+                edge: ev.edge.clone(),
+                camera: ev.camera.clone(),
+                track: Some(read.track),
+                zone: None,
+                plate: Some(read.plate.clone()),
+                candidates: read.candidates.clone(),
+                at: ev.captured_at,
+                event_id: ev.event_id,
+                message: format!(
+                    "vehicle on the {} list ({}) at {cam}, track {}: match distance {:.1}",
+                    m.kind.as_str(),
+                    m.label,
+                    read.track,
+                    m.distance
+                ),
+                matched: Some(m),
+            });
+        }
     }
 }
 
@@ -323,36 +424,44 @@ impl Loitering {
             track: Some(track),
             zone: Some(zone),
             plate: None,
+            matched: None,
+            candidates: vec![],
             at: began,
             event_id: ev.event_id,
         });
     }
 }
 
-impl Watchlist {
-    fn on_event(&self, ev: &Event, out: &mut Vec<Alert>) {
-        let EventBody::PlateRead { track, plate, .. } = &ev.body else { return };
-        let Ok(normal) = plate::normalize(plate) else { return };
-        if !self.plates.contains(&normal) {
+impl UnknownVehicle {
+    fn on_plate(&self, ev: &Event, read: &PlateRead, lists: &Registry, offset: FixedOffset, out: &mut Vec<Alert>) {
+        let cam = format!("{}/{}/{}", ev.site, ev.edge, ev.camera);
+        if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&cam) {
+            return;
+        }
+        if self.window.is_some_and(|w| !w.contains(ev.captured_at, offset)) {
+            return;
+        }
+        let reads: Vec<&str> =
+            std::iter::once(read.plate.as_str()).chain(read.candidates.iter().map(String::as_str)).collect();
+        if lists.is_known(&reads, ev.captured_at) {
             return;
         }
         out.push(Alert {
             alert_id: Uuid::now_v7(),
-            key: format!("watchlist:{}:{}/{}/{}:{track}:{normal}", self.name, ev.site, ev.edge, ev.camera),
-            rule: self.name.clone(),
-            kind: AlertKind::Watchlist,
+            key: format!("unknown_vehicle:{}:{cam}:{}", self.cfg.name, read.track),
+            rule: self.cfg.name.clone(),
+            kind: AlertKind::UnknownVehicle,
             site: ev.site.clone(),
             edge: ev.edge.clone(),
             camera: ev.camera.clone(),
-            track: Some(*track),
+            track: Some(read.track),
             zone: None,
-            plate: Some(normal),
+            plate: Some(read.plate.clone()),
+            matched: None,
+            candidates: read.candidates.clone(),
             at: ev.captured_at,
             event_id: ev.event_id,
-            message: format!(
-                "plate on watchlist '{}' read on track {track} at {}/{}/{}",
-                self.name, ev.site, ev.edge, ev.camera
-            ),
+            message: format!("vehicle on no resident list and with no valid pass at {cam}, track {}", read.track),
         });
     }
 }
@@ -360,7 +469,15 @@ impl Watchlist {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::SCHEMA_V1;
+    use crate::event::{PlateRead, SCHEMA_V1};
+    use crate::registry::{ListEntry, ListKind};
+
+    impl RuleSet {
+        /// Apply an event with no stored plate lists.
+        fn on(&mut self, ev: &Event) -> Vec<Alert> {
+            self.on_event(ev, &Registry::default())
+        }
+    }
 
     struct Clock {
         t: DateTime<Utc>,
@@ -408,7 +525,7 @@ mod tests {
                 window: window.map(String::from),
                 cameras: vec![],
             }],
-            watchlist: vec![],
+            ..Default::default()
         })
         .unwrap()
     }
@@ -418,30 +535,30 @@ mod tests {
         let mut rules = loitering(None);
         let mut clock = Clock::at("2026-11-28T12:00:00Z");
         let e = clock.event(entered(7));
-        assert!(rules.on_event(&e).is_empty());
-        assert!(rules.on_event(&clock.advance(59).event(tick())).is_empty());
-        let alerts = rules.on_event(&clock.advance(2).event(tick()));
+        assert!(rules.on(&e).is_empty());
+        assert!(rules.on(&clock.advance(59).event(tick())).is_empty());
+        let alerts = rules.on(&clock.advance(2).event(tick()));
         assert_eq!(alerts.len(), 1);
         let a = &alerts[0];
         assert_eq!((a.kind, a.track, a.zone.as_deref()), (AlertKind::Loitering, Some(7), Some("shed")));
         assert_eq!(a.at, "2026-11-28T12:01:00Z".parse::<DateTime<Utc>>().unwrap());
         assert_eq!(a.key, "loitering:shed-night:north/gate-1/cam1:7:shed");
         // Further ticks, a duplicate delivery of the entry, and the leave: no second alert.
-        assert!(rules.on_event(&clock.advance(30).event(tick())).is_empty());
-        assert!(rules.on_event(&e).is_empty());
+        assert!(rules.on(&clock.advance(30).event(tick())).is_empty());
+        assert!(rules.on(&e).is_empty());
         let left = EventBody::ZoneLeft { track: 7, class: ObjectClass::Person, zone: "shed".into(), dwell_s: 95.0 };
-        assert!(rules.on_event(&clock.advance(5).event(left)).is_empty());
+        assert!(rules.on(&clock.advance(5).event(left)).is_empty());
     }
 
     #[test]
     fn a_short_visit_or_another_class_does_not_fire() {
         let mut rules = loitering(None);
         let mut clock = Clock::at("2026-11-28T12:00:00Z");
-        rules.on_event(&clock.event(entered(1)));
+        rules.on(&clock.event(entered(1)));
         let left = EventBody::ZoneLeft { track: 1, class: ObjectClass::Person, zone: "shed".into(), dwell_s: 20.0 };
-        assert!(rules.on_event(&clock.advance(20).event(left)).is_empty());
-        rules.on_event(&clock.event(EventBody::ZoneEntered { track: 2, class: ObjectClass::Car, zone: "shed".into() }));
-        assert!(rules.on_event(&clock.advance(600).event(tick())).is_empty());
+        assert!(rules.on(&clock.advance(20).event(left)).is_empty());
+        rules.on(&clock.event(EventBody::ZoneEntered { track: 2, class: ObjectClass::Car, zone: "shed".into() }));
+        assert!(rules.on(&clock.advance(600).event(tick())).is_empty());
     }
 
     #[test]
@@ -449,7 +566,7 @@ mod tests {
         let mut rules = loitering(None);
         let mut clock = Clock::at("2026-11-28T12:00:00Z");
         let left = EventBody::ZoneLeft { track: 3, class: ObjectClass::Person, zone: "shed".into(), dwell_s: 75.0 };
-        let alerts = rules.on_event(&clock.event(left));
+        let alerts = rules.on(&clock.event(left));
         assert_eq!(alerts.len(), 1);
     }
 
@@ -458,30 +575,103 @@ mod tests {
         // 22:00-06:00 at UTC+8: 03:00 local is 19:00 UTC the day before.
         let mut night = loitering(Some("22:00-06:00"));
         let mut clock = Clock::at("2026-11-27T19:00:00Z");
-        night.on_event(&clock.event(entered(1)));
-        assert_eq!(night.on_event(&clock.advance(61).event(tick())).len(), 1);
+        night.on(&clock.event(entered(1)));
+        assert_eq!(night.on(&clock.advance(61).event(tick())).len(), 1);
         // Noon local (04:00 UTC): no alert however long.
         let mut clock = Clock::at("2026-11-28T04:00:00Z");
-        night.on_event(&clock.event(entered(2)));
-        assert!(night.on_event(&clock.advance(3600).event(tick())).is_empty());
+        night.on(&clock.event(entered(2)));
+        assert!(night.on(&clock.advance(3600).event(tick())).is_empty());
+    }
+
+    fn plate(track: TrackId, p: &str, candidates: &[&str]) -> EventBody {
+        EventBody::PlateRead(PlateRead {
+            track,
+            plate: p.into(),
+            confidence: 0.9,
+            candidates: candidates.iter().map(|c| c.to_string()).collect(),
+            reads: 3,
+            stable: true,
+            ..Default::default()
+        })
     }
 
     #[test]
-    fn watchlist_matches_normalised_plates() {
+    fn watchlist_matches_normalised_and_confused_plates() {
         let mut rules = RuleSet::new(&RulesConfig {
-            watchlist: vec![WatchlistConfig { name: "wanted".into(), plates: vec!["京A·12345".into()] }],
+            watchlist: vec![WatchlistConfig { name: "wanted-cfg".into(), plates: vec!["京A·12345".into()] }],
             ..Default::default()
         })
         .unwrap();
         let mut clock = Clock::at("2026-11-28T12:00:00Z");
-        let read = |t, p: &str| EventBody::PlateRead { track: t, plate: p.into(), confidence: 0.9 };
-        assert!(rules.on_event(&clock.event(read(1, "京A12346"))).is_empty());
-        let alerts = rules.on_event(&clock.event(read(2, "京A12345")));
+        assert!(rules.on(&clock.event(plate(1, "京A12399", &[]))).is_empty(), "two wrong characters: too far");
+        let alerts = rules.on(&clock.event(plate(2, "京A1234S", &["京A12845"])));
         assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].plate.as_deref(), Some("京A12345"));
-        assert!(!alerts[0].message.contains("12345"), "plate stays out of the message");
-        assert!(rules.on_event(&clock.advance(1).event(read(2, "京A12345"))).is_empty(), "same track: once");
-        assert_eq!(rules.on_event(&clock.event(read(3, "京A12345"))).len(), 1, "another track: again");
+        let a = &alerts[0];
+        assert_eq!(a.plate.as_deref(), Some("京A1234S"));
+        let m = a.matched.as_ref().unwrap();
+        assert_eq!((m.entry_plate.as_str(), m.distance, m.kind), ("京A12345", 0.5, ListKind::Wanted));
+        assert_eq!(a.candidates, vec!["京A12845"]);
+        assert!(!a.message.contains("1234"), "plates stay out of the message: {}", a.message);
+        assert!(rules.on(&clock.advance(1).event(plate(2, "京A12345", &[]))).is_empty(), "same track: once");
+        assert_eq!(rules.on(&clock.event(plate(3, "京A12345", &[]))).len(), 1, "another track: again");
+    }
+
+    fn stored_lists() -> Registry {
+        let t = |s: &str| Some(s.parse::<DateTime<Utc>>().unwrap());
+        Registry::new(
+            vec![
+                ListEntry::new(ListKind::Stolen, "沪A77777", "reported 2026-11-02", None, None).unwrap(),
+                ListEntry::new(ListKind::Resident, "京B12345", "flat 3-201", None, None).unwrap(),
+                ListEntry::new(
+                    ListKind::Visitor,
+                    "京C11111",
+                    "guest",
+                    t("2026-11-27T12:00:00Z"),
+                    t("2026-11-27T18:00:00Z"),
+                )
+                .unwrap(),
+            ],
+            Default::default(),
+        )
+    }
+
+    #[test]
+    fn stored_lists_alert_only_for_alerting_kinds() {
+        let mut rules = RuleSet::new(&RulesConfig::default()).unwrap();
+        let lists = stored_lists();
+        let mut clock = Clock::at("2026-11-28T12:00:00Z");
+        let alerts = rules.on_event(&clock.event(plate(1, "沪A77777", &[])), &lists);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!((alerts[0].rule.as_str(), alerts[0].kind), ("stolen", AlertKind::Watchlist));
+        assert!(rules.on_event(&clock.event(plate(2, "京B12345", &[])), &lists).is_empty(), "residents raise nothing");
+    }
+
+    #[test]
+    fn unknown_vehicles_at_night_with_passes_on_a_moved_clock() {
+        let mut rules = RuleSet::new(&RulesConfig {
+            utc_offset: "+08:00".into(),
+            unknown_vehicle: vec![UnknownVehicleConfig {
+                name: "night".into(),
+                window: "23:00-05:00".into(),
+                cameras: vec![],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        let lists = stored_lists();
+        // 02:00 local on the 28th = 18:00 UTC on the 27th.
+        let mut clock = Clock::at("2026-11-27T18:00:00Z");
+        assert!(rules.on_event(&clock.event(plate(1, "京B12345", &[])), &lists).is_empty(), "a resident");
+        let a = rules.on_event(&clock.event(plate(2, "粤Z99999", &[])), &lists);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].kind, AlertKind::UnknownVehicle);
+        // The visitor's pass ended at 18:00 UTC: one second earlier it was valid.
+        let mut earlier = Clock::at("2026-11-27T17:59:59Z");
+        assert!(rules.on_event(&earlier.event(plate(3, "京C11111", &[])), &lists).is_empty(), "pass valid");
+        assert_eq!(rules.on_event(&clock.event(plate(4, "京C11111", &[])), &lists).len(), 1, "pass expired");
+        // Noon local: nobody is unknown.
+        let mut noon = Clock::at("2026-11-28T04:00:00Z");
+        assert!(rules.on_event(&noon.event(plate(5, "粤Z99999", &[])), &lists).is_empty());
     }
 
     #[test]
@@ -497,6 +687,7 @@ mod tests {
                 cameras: vec![],
             }],
             watchlist: vec![WatchlistConfig { name: "x".into(), plates: vec!["<b>".into()] }],
+            ..Default::default()
         })
         .unwrap_err();
         assert_eq!(errors.len(), 6, "{errors:#?}");

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use gatewatch_core::event::{Event, EventBody};
+use gatewatch_core::registry::{ListEntry, ListKind};
 use gatewatch_core::rules::Alert;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -105,8 +106,8 @@ impl Store {
         let mut new_alerts = Vec::new();
         for a in alerts {
             let inserted = sqlx::query(
-                "INSERT INTO alerts (alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message, raised_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_key) DO NOTHING",
+                "INSERT INTO alerts (alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message, raised_at, matched, candidates)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_key) DO NOTHING",
             )
             .bind(a.alert_id.to_string())
             .bind(&a.key)
@@ -122,6 +123,8 @@ impl Store {
             .bind(a.event_id.to_string())
             .bind(&a.message)
             .bind(&now)
+            .bind(a.matched.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default()))
+            .bind((!a.candidates.is_empty()).then(|| serde_json::to_string(&a.candidates).unwrap_or_default()))
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -173,7 +176,8 @@ impl Store {
     /// Alerts, newest first; only unacknowledged ones when `open_only`.
     pub async fn alerts(&self, open_only: bool) -> Result<Vec<StoredAlert>, StoreError> {
         let rows = sqlx::query(
-            "SELECT alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message, acked_at, acked_by
+            "SELECT alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message, acked_at, acked_by,
+                    matched, candidates
              FROM alerts WHERE (? = 0 OR acked_at IS NULL) ORDER BY at DESC, alert_id DESC",
         )
         .bind(open_only as i64)
@@ -188,6 +192,65 @@ impl Store {
             .bind(ts(at))
             .bind(officer)
             .bind(alert_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every plate list entry, by kind then plate.
+    pub async fn list_entries(&self) -> Result<Vec<ListEntry>, StoreError> {
+        let rows = sqlx::query("SELECT kind, plate, label, valid_from, valid_to FROM plate_lists ORDER BY kind, plate")
+            .fetch_all(&self.pool)
+            .await?;
+        let parse_time =
+            |s: Option<String>| s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc));
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let kind: String = r.try_get(0)?;
+            let entry = ListEntry::new(
+                kind.parse().map_err(|e: String| StoreError::Sql(sqlx::Error::Protocol(e)))?,
+                &r.try_get::<String, _>(1)?,
+                &r.try_get::<String, _>(2)?,
+                parse_time(r.try_get(3)?),
+                parse_time(r.try_get(4)?),
+            );
+            match entry {
+                Ok(e) => out.push(e),
+                Err(why) => tracing::warn!(kind, why, "skipping an invalid plate list entry"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Add or replace an entry (same kind and plate). Returns true if it was new.
+    pub async fn put_entry(&self, e: &ListEntry) -> Result<bool, StoreError> {
+        let existed = sqlx::query("SELECT 1 FROM plate_lists WHERE kind = ? AND plate = ?")
+            .bind(e.kind.as_str())
+            .bind(&e.plate)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some();
+        sqlx::query(
+            "INSERT INTO plate_lists (kind, plate, label, valid_from, valid_to, added_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (kind, plate) DO UPDATE SET label = excluded.label, valid_from = excluded.valid_from,
+                 valid_to = excluded.valid_to",
+        )
+        .bind(e.kind.as_str())
+        .bind(&e.plate)
+        .bind(&e.label)
+        .bind(e.valid_from.map(ts))
+        .bind(e.valid_to.map(ts))
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(!existed)
+    }
+
+    /// Remove an entry; false if there was none.
+    pub async fn remove_entry(&self, kind: ListKind, plate: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM plate_lists WHERE kind = ? AND plate = ?")
+            .bind(kind.as_str())
+            .bind(plate)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -227,6 +290,11 @@ fn row_to_alert(r: &sqlx::sqlite::SqliteRow) -> Result<StoredAlert, StoreError> 
         track: r.try_get::<Option<i64>, _>("track")?.map(|t| t as u64),
         zone: r.try_get("zone")?,
         plate: r.try_get("plate")?,
+        matched: r.try_get::<Option<String>, _>("matched")?.and_then(|j| serde_json::from_str(&j).ok()),
+        candidates: r
+            .try_get::<Option<String>, _>("candidates")?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
         at: parse_time(r.try_get("at")?).unwrap_or_default(),
         event_id: r.try_get::<String, _>("event_id")?.parse().unwrap_or_default(),
         message: r.try_get("message")?,
@@ -270,6 +338,8 @@ mod tests {
             track: Some(3),
             zone: None,
             plate: Some("'); DROP TABLE alerts;--".into()),
+            matched: None,
+            candidates: vec!["<script>".into()],
             at: ev.captured_at,
             event_id: ev.event_id,
             message: "m".into(),
@@ -307,5 +377,22 @@ mod tests {
         assert!(!store.ack_alert(&a.alert_id.to_string(), "officer-7", Utc::now()).await.unwrap());
         assert!(store.alerts(true).await.unwrap().is_empty());
         assert_eq!(store.alerts(false).await.unwrap()[0].acked_by.as_deref(), Some("officer-7"));
+    }
+
+    #[tokio::test]
+    async fn plate_lists_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("l.db").display())).await.unwrap();
+        let until = Some("2026-12-01T00:00:00Z".parse().unwrap());
+        let visitor = ListEntry::new(ListKind::Visitor, "京c 12345", "guest of 5-102", None, until).unwrap();
+        assert!(store.put_entry(&visitor).await.unwrap());
+        let relabelled = ListEntry { label: "guest of 5-103".into(), ..visitor.clone() };
+        assert!(!store.put_entry(&relabelled).await.unwrap(), "same kind and plate: replaced");
+        let wanted = ListEntry::new(ListKind::Wanted, "沪A77777", "case 9", None, None).unwrap();
+        store.put_entry(&wanted).await.unwrap();
+        assert_eq!(store.list_entries().await.unwrap(), vec![relabelled, wanted]);
+        assert!(store.remove_entry(ListKind::Wanted, "沪A77777").await.unwrap());
+        assert!(!store.remove_entry(ListKind::Wanted, "沪A77777").await.unwrap());
+        assert_eq!(store.list_entries().await.unwrap().len(), 1);
     }
 }

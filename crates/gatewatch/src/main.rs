@@ -3,6 +3,7 @@
 mod demo;
 mod desk;
 mod eval;
+mod lists;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +47,14 @@ enum Command {
     CheckConfig {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Manage the plate lists (wanted, stolen, banned, resident, visitor) in the database.
+    Lists {
+        /// Database URL, e.g. sqlite://gatewatch.db
+        #[arg(long, default_value = "sqlite://gatewatch.db")]
+        db: String,
+        #[command(subcommand)]
+        action: lists::ListAction,
     },
     /// Measure plate reading against ground truth.
     Eval {
@@ -95,6 +104,7 @@ fn run() -> anyhow::Result<()> {
             Command::Demo { clip, db } => demo::run(clip, db).await,
             Command::CheckConfig { files } => check_config(&files),
             Command::Alerts { db, action } => desk::run(&db, action).await,
+            Command::Lists { db, action } => lists::run(&db, action).await,
             Command::Eval { what: EvalWhat::Plates(args) } => eval::run(args),
         }
     })
