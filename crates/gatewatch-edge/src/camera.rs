@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use gatewatch_core::config::{CameraConfig, SnapshotConfig};
+use gatewatch_core::config::{CameraConfig, PlatesConfig, SnapshotConfig};
 use gatewatch_core::event::{Event, EventBody, Snapshot};
 use gatewatch_core::frame::Frame;
 use gatewatch_core::tracker::{EndedTrack, TrackId, Tracker, TrackerConfig};
@@ -20,6 +20,7 @@ use gatewatch_vision::{Detector, snapshot};
 use tokio::sync::mpsc;
 
 use crate::envelope::Envelopes;
+use crate::plates::{PlateTracks, SharedPlateReader};
 
 /// What one camera did in a run.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,8 @@ pub struct CameraReport {
     pub frames_decoded: u64,
     pub frames_inferred: u64,
     pub tracks: u64,
+    /// Plate reads published.
+    pub plates: u64,
     /// Why the camera stopped: "end of stream", "stopped", or the error.
     pub ended_by: String,
 }
@@ -41,6 +44,8 @@ pub(crate) struct CameraWorker {
     pub envelopes: Arc<Envelopes>,
     pub events: mpsc::Sender<Event>,
     pub stop: Arc<AtomicBool>,
+    /// Plate reading, when `[plates] enabled`.
+    pub plates: Option<(SharedPlateReader, PlatesConfig)>,
 }
 
 /// The best view of a track so far, raw RGB until the track ends.
@@ -58,6 +63,7 @@ struct Stream {
     best: HashMap<TrackId, BestView>,
     last_inferred: Option<f64>,
     last_stats: Option<(f64, u64, u64)>,
+    plates: Option<PlateTracks>,
     report: CameraReport,
 }
 
@@ -70,6 +76,7 @@ impl CameraWorker {
             best: HashMap::new(),
             last_inferred: None,
             last_stats: None,
+            plates: self.plates.as_ref().map(|(_, cfg)| PlateTracks::new(cfg.clone(), self.camera.plate_camera)),
             report: CameraReport { camera: id.clone(), ..Default::default() },
         };
         let opts = SourceOptions { realtime: self.camera.realtime };
@@ -171,6 +178,13 @@ impl CameraWorker {
         for change in s.zones.update(&update.observed, frame.width as f32, frame.height as f32, t) {
             self.emit_zone(frame.captured_at, change);
         }
+        if let (Some((reader, _)), Some(plates)) = (&self.plates, &mut s.plates) {
+            for read in plates.on_frame(reader, frame, s.report.frames_inferred, &update.observed, &self.snapshot) {
+                tracing::debug!(camera = %self.camera.id, track = read.track, reads = read.reads, "plate published");
+                s.report.plates += 1;
+                self.emit(frame.captured_at, EventBody::PlateRead(read));
+            }
+        }
         self.end_tracks(s, update.ended, t, frame.captured_at);
     }
 
@@ -178,6 +192,10 @@ impl CameraWorker {
         for e in ended {
             for change in s.zones.track_ended(e.id, t) {
                 self.emit_zone(at, change);
+            }
+            if let Some(read) = s.plates.as_mut().and_then(|p| p.track_ended(e.id, &self.snapshot)) {
+                s.report.plates += 1;
+                self.emit(at, EventBody::PlateRead(read));
             }
             let snapshot = s.best.remove(&e.id).and_then(|b| {
                 snapshot::encode(b.width, b.height, b.rgb, &self.snapshot)

@@ -12,6 +12,7 @@
 
 mod camera;
 mod envelope;
+mod plates;
 mod publisher;
 
 use std::sync::atomic::AtomicBool;
@@ -23,6 +24,7 @@ use gatewatch_mqtt::MqttClient;
 use gatewatch_mqtt::client::Session;
 use gatewatch_vision::Detector;
 use gatewatch_vision::detector::Timings;
+use gatewatch_vision::plates::PlateTimings;
 
 pub use camera::CameraReport;
 pub use envelope::Envelopes;
@@ -35,6 +37,7 @@ pub struct EdgeReport {
     pub events_refused: u64,
     pub elapsed: Duration,
     pub timings: Timings,
+    pub plate_timings: PlateTimings,
 }
 
 impl EdgeReport {
@@ -52,6 +55,7 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
     let start = Instant::now();
     gatewatch_media::init()?;
     let detector = Arc::new(Mutex::new(Detector::new(&cfg.vision)?));
+    let plates = if cfg.plates.enabled { Some(plates::load(&cfg.plates, &cfg.vision.onnxruntime)?) } else { None };
     let mqtt = MqttClient::connect(&cfg.mqtt, &format!("gatewatch-edge-{}-{}", cfg.site, cfg.edge), Session::default());
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     let envelopes = Arc::new(Envelopes::new(&cfg.site, &cfg.edge));
@@ -67,6 +71,7 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
             envelopes: envelopes.clone(),
             events: tx.clone(),
             stop: stop.clone(),
+            plates: plates.clone().map(|p| (p, cfg.plates.clone())),
         };
         let name = format!("camera-{}", worker.camera.id);
         threads.push(std::thread::Builder::new().name(name).spawn(move || worker.run())?);
@@ -82,11 +87,13 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
     }
     mqtt.disconnect().await;
     let timings = detector.lock().map(|d| d.timings()).unwrap_or_default();
+    let plate_timings = plates.and_then(|p| p.lock().ok().map(|p| p.timings)).unwrap_or_default();
     Ok(EdgeReport {
         cameras,
         events_published: published.published,
         events_refused: published.refused,
         elapsed: start.elapsed(),
         timings,
+        plate_timings,
     })
 }

@@ -13,6 +13,8 @@
 //! Per-board decoder variants to edit live in `pipelines/`.
 
 use std::path::Path;
+
+pub mod clip;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};

@@ -152,6 +152,8 @@ impl TextReader for PpOcrReader {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlateReading {
     pub plate: Option<PlateBox>,
+    /// The rectified plate picture (`PLATE_W` x `PLATE_H` RGB) for scene reads.
+    pub rectified: Option<Vec<u8>>,
     /// Normalised text, after the grammar when it is on.
     pub text: String,
     pub valid: Option<bool>,
@@ -197,6 +199,7 @@ impl<F: PlateFinder, R: TextReader> PlateReader<F, R> {
             let Some(upright) = warp(rgb, width, height, quad, PLATE_W, PLATE_H) else { continue };
             let mut reading = self.read_plate(&upright, PLATE_W, PLATE_H)?;
             reading.plate = Some(p);
+            reading.rectified = Some(upright);
             out.push(reading);
         }
         Ok(out)
@@ -219,6 +222,6 @@ impl<F: PlateFinder, R: TextReader> PlateReader<F, R> {
             Ok(n) => (n, None),
             Err(_) => (String::new(), Some(false)),
         };
-        Ok(PlateReading { plate: None, text, valid, confidence, chars })
+        Ok(PlateReading { plate: None, rectified: None, text, valid, confidence, chars })
     }
 }
