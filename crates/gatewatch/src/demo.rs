@@ -18,7 +18,7 @@ use gatewatch_vision::detector::Timings;
 const EDGE_TOML: &str = include_str!("../../../deploy/demo-edge.toml");
 const AGGREGATOR_TOML: &str = include_str!("../../../deploy/demo-aggregator.toml");
 
-pub async fn run(clip: Option<String>, db: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: bool) -> anyhow::Result<()> {
     let broker = Mosquitto::start().context("starting mosquitto")?;
     let mut edge = EdgeConfig::from_toml(EDGE_TOML).map_err(|e| anyhow::anyhow!("demo edge config: {e:?}"))?;
     let mut agg =
@@ -28,6 +28,7 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>) -> anyhow::Result<()
     if let Some(clip) = clip {
         edge.cameras[0].uri = clip;
     }
+    edge.plates.enabled = plates;
     let tmp = std::env::temp_dir().join(format!("gatewatch-demo-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let db_path = db.unwrap_or_else(|| tmp.join("demo.db"));
@@ -80,6 +81,17 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>) -> anyhow::Result<()
         Timings::mean_ms(t.inference, t.calls),
         Timings::mean_ms(t.postprocess, t.calls)
     );
+    if plates {
+        let p = report.plate_timings;
+        let ms = |d: Duration| if p.reads == 0 { 0.0 } else { d.as_secs_f64() * 1000.0 / p.reads as f64 };
+        println!(
+            "plates: {} reads ({:.1} ms finding + {:.1} ms reading each), {} published",
+            p.reads,
+            ms(p.find),
+            ms(p.read),
+            report.cameras.iter().map(|c| c.plates).sum::<u64>()
+        );
+    }
     println!(
         "events: {} published, {} refused; aggregator stored {}, duplicates {}, rejected {}",
         report.events_published,

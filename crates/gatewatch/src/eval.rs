@@ -26,6 +26,9 @@ pub struct EvalPlates {
     pub detector: PathBuf,
     #[arg(long, default_value = "models/ch_PP-OCRv4_rec_infer.onnx")]
     pub recogniser: PathBuf,
+    /// Alphabet file for a recogniser without one inside (e.g. models/clp_dict.txt).
+    #[arg(long)]
+    pub recogniser_dict: Option<PathBuf>,
     #[arg(long, default_value = "models/onnxruntime/libonnxruntime.so")]
     pub onnxruntime: PathBuf,
     #[arg(long, default_value_t = 2)]
@@ -64,7 +67,7 @@ pub fn run(args: EvalPlates) -> anyhow::Result<()> {
     let rows = parse_labels(&args.labels)?;
     let dir = args.labels.parent().unwrap_or(Path::new("."));
     let finder = RetinaPlateFinder::new(&args.detector, &args.onnxruntime, args.threads)?;
-    let reader = PpOcrReader::new(&args.recogniser, &args.onnxruntime, args.threads)?;
+    let reader = PpOcrReader::new(&args.recogniser, &args.onnxruntime, args.threads, args.recogniser_dict.as_deref())?;
     let mut pipeline = PlateReader::new(finder, reader);
     pipeline.grammar = !args.no_grammar;
 

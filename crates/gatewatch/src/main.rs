@@ -41,6 +41,9 @@ enum Command {
         /// Keep the demo database here instead of a temporary file.
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Also read plates of vehicle tracks.
+        #[arg(long)]
+        plates: bool,
     },
     /// Check configuration files; every error is reported. The kind is taken from the content
     /// (an edge file has `cameras`).
@@ -101,7 +104,7 @@ fn run() -> anyhow::Result<()> {
         match cli.command {
             Command::Edge { config } => run_edge(&config).await,
             Command::Aggregator { config } => run_aggregator(&config).await,
-            Command::Demo { clip, db } => demo::run(clip, db).await,
+            Command::Demo { clip, db, plates } => demo::run(clip, db, plates).await,
             Command::CheckConfig { files } => check_config(&files),
             Command::Alerts { db, action } => desk::run(&db, action).await,
             Command::Lists { db, action } => lists::run(&db, action).await,
