@@ -12,9 +12,9 @@
 //! every frame of a clip is decoded. End of stream and pipeline errors come back as values.
 //! Per-board decoder variants to edit live in `pipelines/`.
 
-use std::path::Path;
-
 pub mod clip;
+
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};

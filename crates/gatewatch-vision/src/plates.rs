@@ -183,6 +183,8 @@ pub struct PlateReading {
 /// Time spent, summed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlateTimings {
+    /// Pictures searched for plates.
+    pub finds: u64,
     pub find: Duration,
     pub read: Duration,
     pub reads: u64,
@@ -211,6 +213,7 @@ impl<F: PlateFinder, R: TextReader> PlateReader<F, R> {
         let start = Instant::now();
         let plates = self.finder.find(rgb, width, height)?;
         self.timings.find += start.elapsed();
+        self.timings.finds += 1;
         let mut out = Vec::with_capacity(plates.len());
         for p in plates {
             let quad = pad_quad(p.quad(), PLATE_PAD);

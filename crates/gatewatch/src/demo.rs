@@ -18,7 +18,7 @@ use gatewatch_vision::detector::Timings;
 const EDGE_TOML: &str = include_str!("../../../deploy/demo-edge.toml");
 const AGGREGATOR_TOML: &str = include_str!("../../../deploy/demo-aggregator.toml");
 
-pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: bool) -> anyhow::Result<()> {
+pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>) -> anyhow::Result<()> {
     let broker = Mosquitto::start().context("starting mosquitto")?;
     let mut edge = EdgeConfig::from_toml(EDGE_TOML).map_err(|e| anyhow::anyhow!("demo edge config: {e:?}"))?;
     let mut agg =
@@ -28,7 +28,10 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: bool) -> any
     if let Some(clip) = clip {
         edge.cameras[0].uri = clip;
     }
-    edge.plates.enabled = plates;
+    if let Some(threshold) = plates {
+        edge.plates.enabled = true;
+        edge.plates.score_threshold = threshold;
+    }
     let tmp = std::env::temp_dir().join(format!("gatewatch-demo-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let db_path = db.unwrap_or_else(|| tmp.join("demo.db"));
@@ -81,14 +84,15 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: bool) -> any
         Timings::mean_ms(t.inference, t.calls),
         Timings::mean_ms(t.postprocess, t.calls)
     );
-    if plates {
+    if plates.is_some() {
         let p = report.plate_timings;
-        let ms = |d: Duration| if p.reads == 0 { 0.0 } else { d.as_secs_f64() * 1000.0 / p.reads as f64 };
+        let ms = |d: Duration, n: u64| if n == 0 { 0.0 } else { d.as_secs_f64() * 1000.0 / n as f64 };
         println!(
-            "plates: {} reads ({:.1} ms finding + {:.1} ms reading each), {} published",
+            "plates: {} vehicle crops searched ({:.1} ms each), {} plates read ({:.1} ms each), {} plate events",
+            p.finds,
+            ms(p.find, p.finds),
             p.reads,
-            ms(p.find),
-            ms(p.read),
+            ms(p.read, p.reads),
             report.cameras.iter().map(|c| c.plates).sum::<u64>()
         );
     }

@@ -41,9 +41,10 @@ enum Command {
         /// Keep the demo database here instead of a temporary file.
         #[arg(long)]
         db: Option<PathBuf>,
-        /// Also read plates of vehicle tracks.
-        #[arg(long)]
-        plates: bool,
+        /// Also read plates of vehicle tracks, ignoring plate detections below this score
+        /// (0.7 suits Chinese plates; other countries' plates score about 0.6).
+        #[arg(long, num_args = 0..=1, default_missing_value = "0.7")]
+        plates: Option<f32>,
     },
     /// Check configuration files; every error is reported. The kind is taken from the content
     /// (an edge file has `cameras`).
