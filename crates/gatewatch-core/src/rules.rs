@@ -313,36 +313,58 @@ impl RuleSet {
     }
 
     fn watchlists(&self, ev: &Event, read: &PlateRead, lists: &Registry, out: &mut Vec<Alert>) {
-        let reads: Vec<&str> =
-            std::iter::once(read.plate.as_str()).chain(read.candidates.iter().map(String::as_str)).collect();
+        let reads = plate_reads(read);
         let from_config = self.config_lists.matches(&reads, ev.captured_at).into_iter().map(|m| (m.label.clone(), m));
         let from_store = lists.matches(&reads, ev.captured_at).into_iter().map(|m| (m.kind.as_str().to_string(), m));
         for (rule, m) in from_config.chain(from_store).filter(|(_, m)| m.kind.alerts()) {
-            let cam = format!("{}/{}/{}", ev.site, ev.edge, ev.camera);
-            out.push(Alert {
-                alert_id: Uuid::now_v7(),
-                key: format!("watchlist:{rule}:{cam}:{}:{}", read.track, m.entry_plate),
-                rule: rule.clone(),
-                kind: AlertKind::Watchlist,
-                site: ev.site.clone(),
-                edge: ev.edge.clone(),
-                camera: ev.camera.clone(),
-                track: Some(read.track),
-                zone: None,
-                plate: Some(read.plate.clone()),
-                candidates: read.candidates.clone(),
-                at: ev.captured_at,
-                event_id: ev.event_id,
-                message: format!(
-                    "vehicle on the {} list ({}) at {cam}, track {}: match distance {:.1}",
-                    m.kind.as_str(),
-                    m.label,
-                    read.track,
-                    m.distance
-                ),
-                matched: Some(m),
-            });
+            let cam = camera_path(ev);
+            let key = format!("watchlist:{rule}:{cam}:{}:{}", read.track, m.entry_plate);
+            let message = format!(
+                "vehicle on the {} list ({}) at {cam}, track {}: match distance {:.1}",
+                m.kind.as_str(),
+                m.label,
+                read.track,
+                m.distance
+            );
+            out.push(plate_alert(ev, read, AlertKind::Watchlist, rule, key, message, Some(m)));
         }
+    }
+}
+
+/// The voted plate and the other candidates, for matching.
+fn plate_reads(read: &PlateRead) -> Vec<&str> {
+    std::iter::once(read.plate.as_str()).chain(read.candidates.iter().map(String::as_str)).collect()
+}
+
+fn camera_path(ev: &Event) -> String {
+    format!("{}/{}/{}", ev.site, ev.edge, ev.camera)
+}
+
+fn plate_alert(
+    ev: &Event,
+    read: &PlateRead,
+    kind: AlertKind,
+    rule: String,
+    key: String,
+    message: String,
+    matched: Option<PlateMatch>,
+) -> Alert {
+    Alert {
+        alert_id: Uuid::now_v7(),
+        key,
+        rule,
+        kind,
+        site: ev.site.clone(),
+        edge: ev.edge.clone(),
+        camera: ev.camera.clone(),
+        track: Some(read.track),
+        zone: None,
+        plate: Some(read.plate.clone()),
+        matched,
+        candidates: read.candidates.clone(),
+        at: ev.captured_at,
+        event_id: ev.event_id,
+        message,
     }
 }
 
@@ -434,35 +456,18 @@ impl Loitering {
 
 impl UnknownVehicle {
     fn on_plate(&self, ev: &Event, read: &PlateRead, lists: &Registry, offset: FixedOffset, out: &mut Vec<Alert>) {
-        let cam = format!("{}/{}/{}", ev.site, ev.edge, ev.camera);
+        let cam = camera_path(ev);
         if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&cam) {
             return;
         }
-        if self.window.is_some_and(|w| !w.contains(ev.captured_at, offset)) {
+        if self.window.is_some_and(|w| !w.contains(ev.captured_at, offset))
+            || lists.is_known(&plate_reads(read), ev.captured_at)
+        {
             return;
         }
-        let reads: Vec<&str> =
-            std::iter::once(read.plate.as_str()).chain(read.candidates.iter().map(String::as_str)).collect();
-        if lists.is_known(&reads, ev.captured_at) {
-            return;
-        }
-        out.push(Alert {
-            alert_id: Uuid::now_v7(),
-            key: format!("unknown_vehicle:{}:{cam}:{}", self.cfg.name, read.track),
-            rule: self.cfg.name.clone(),
-            kind: AlertKind::UnknownVehicle,
-            site: ev.site.clone(),
-            edge: ev.edge.clone(),
-            camera: ev.camera.clone(),
-            track: Some(read.track),
-            zone: None,
-            plate: Some(read.plate.clone()),
-            matched: None,
-            candidates: read.candidates.clone(),
-            at: ev.captured_at,
-            event_id: ev.event_id,
-            message: format!("vehicle on no resident list and with no valid pass at {cam}, track {}", read.track),
-        });
+        let key = format!("unknown_vehicle:{}:{cam}:{}", self.cfg.name, read.track);
+        let message = format!("vehicle on no resident list and with no valid pass at {cam}, track {}", read.track);
+        out.push(plate_alert(ev, read, AlertKind::UnknownVehicle, self.cfg.name.clone(), key, message, None));
     }
 }
 
