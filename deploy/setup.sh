@@ -16,7 +16,8 @@ APT_PACKAGES=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-tools mosquitto mosquitto-clients
-  python3 python3-venv python3-pip npm pkg-config gcc ca-certificates
+  python3 python3-venv python3-pip npm pkg-config gcc ca-certificates libssl-dev openssl
+  gir1.2-gst-rtsp-server-1.0 python3-gi
 )
 
 missing=()

@@ -20,12 +20,13 @@ use gatewatch_systests::{Mosquitto, PATIENCE, asset, eventually, init_tracing, v
 
 const MAX_PAYLOAD: usize = 256 * 1024;
 
-fn edge_config(port: u16) -> EdgeConfig {
+fn edge_config(port: u16, spool: &std::path::Path) -> EdgeConfig {
     let text = include_str!("../deploy/demo-edge.toml");
     let mut cfg = EdgeConfig::from_toml(text).expect("demo edge config is valid");
     cfg.site = "north".into();
     cfg.mqtt = MqttConfig { port, ..Default::default() };
     cfg.vision = vision_config();
+    cfg.spool.dir = spool.to_path_buf();
     cfg.cameras = vec![CameraConfig {
         id: "plaza".into(),
         uri: asset("media/vtest.avi").display().to_string(),
@@ -101,7 +102,8 @@ async fn clip_to_alerts_through_a_real_broker() {
 
     // A rogue client publishes garbage while the edge runs, and one plate read on the list.
     let rogue =
-        MqttClient::connect(&MqttConfig { port: broker.port(), ..Default::default() }, "rogue", Session::default());
+        MqttClient::connect(&MqttConfig { port: broker.port(), ..Default::default() }, "rogue", Session::default())
+            .unwrap();
     let bad = bad_payloads();
     let mut expected_rejects: BTreeMap<&'static str, u64> = BTreeMap::new();
     for (_, _, reason) in &bad {
@@ -127,25 +129,26 @@ async fn clip_to_alerts_through_a_real_broker() {
         rogue.disconnect().await;
     });
 
+    let edge = edge_config(broker.port(), &dir.path().join("spool"));
     let report =
-        gatewatch_edge::run(edge_config(broker.port()), Arc::new(AtomicBool::new(false)), Duration::from_secs(30))
-            .await
-            .expect("edge runs");
+        gatewatch_edge::run(edge, Arc::new(AtomicBool::new(false)), Duration::from_secs(30)).await.expect("edge runs");
     injector.await.unwrap();
     assert_eq!(report.frames_decoded(), 795, "every frame of vtest.avi decoded");
     assert!(report.frames_inferred() >= 390, "5 detect-fps of a 10 fps clip: {}", report.frames_inferred());
-    assert_eq!(report.events_refused, 0);
+    let sent = report.delivery.spooled;
+    assert_eq!(report.delivery.refused, 0);
+    assert_eq!(report.delivery.unacked, 0, "the edge returns once the aggregator acked everything");
 
     let total_bad: u64 = expected_rejects.values().sum();
-    let want = report.events_published + total_bad + 1;
+    let want = sent + total_bad + 1;
     eventually(PATIENCE, "the aggregator to handle every message", || counters.snapshot().handled() >= want).await;
     stop_tx.send(true).unwrap();
     let ingest = agg.await.unwrap().unwrap();
 
     // Every good event stored exactly once: the edge's sequence 1..=N, no gap, no duplicate.
     let seqs = store.seqs("north", "gate-1").await.unwrap();
-    assert_eq!(seqs, (1..=report.events_published as i64).collect::<Vec<_>>());
-    assert_eq!(ingest.stored, report.events_published + 1);
+    assert_eq!(seqs, (1..=sent as i64).collect::<Vec<_>>());
+    assert_eq!(ingest.stored, sent + 1);
     assert_eq!(ingest.rejected, expected_rejects, "every bad payload counted under its reason");
 
     let kinds: BTreeMap<String, i64> = store.counts_by_kind().await.unwrap().into_iter().collect();

@@ -5,7 +5,12 @@
 //! MQTT gatewatch/v1/+/+/+/events ─▶ size limit ─▶ decode + schema check ─▶ topic check
 //!   ─▶ duplicate? ─▶ rules (pure) ─▶ one SQLite transaction (event + new alerts)
 //!   ─▶ publish alerts on gatewatch/v1/{site}/alerts ─▶ ack the MQTT message
+//!   ─▶ (every 200 ms) cumulative ack per edge on gatewatch/v1/{site}/{edge}/ack
+//! MQTT gatewatch/v1/+/+/status (retained) ─▶ edge online/offline, spool floor
 //! ```
+//!
+//! The per-edge ack says "everything of yours up to seq N is stored": the edge deletes those
+//! from its spool. See `gatewatch_core::delivery`.
 //!
 //! A bad payload is counted by reason, logged (rate-limited) and acknowledged, so it can never
 //! wedge the loop or cause a redelivery storm. A message is acknowledged to the broker only
@@ -20,6 +25,7 @@ use std::time::{Duration, Instant};
 const LISTS_MAX_AGE: Duration = Duration::from_secs(10);
 
 use gatewatch_core::config::AggregatorConfig;
+use gatewatch_core::delivery::{AckBook, EdgeStatus};
 use gatewatch_core::event::EventBody;
 use gatewatch_core::event::{Event, Reject};
 use gatewatch_core::registry::Registry;
@@ -41,6 +47,7 @@ pub struct Aggregator {
     lists_loaded: Option<Instant>,
     counters: Arc<IngestCounters>,
     on_alert: Option<mpsc::UnboundedSender<Alert>>,
+    acks: AckBook,
 }
 
 impl Aggregator {
@@ -55,6 +62,7 @@ impl Aggregator {
             lists_loaded: None,
             counters: Arc::new(IngestCounters::default()),
             on_alert: None,
+            acks: AckBook::default(),
         })
     }
 
@@ -74,9 +82,15 @@ impl Aggregator {
 
     /// Ingest until `stop` turns true.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> anyhow::Result<IngestSnapshot> {
-        let session = Session { subscribe: vec![topic::EVENTS_FILTER.into()], persistent: true };
-        let mut mqtt = MqttClient::connect(&self.cfg.mqtt, "gatewatch-aggregator", session);
+        let session = Session {
+            subscribe: vec![topic::EVENTS_FILTER.into(), topic::STATUS_FILTER.into()],
+            persistent: true,
+            last_will: None,
+        };
+        let mut mqtt = MqttClient::connect(&self.cfg.mqtt, "gatewatch-aggregator", session)?;
         tracing::info!(filter = topic::EVENTS_FILTER, "aggregator subscribed");
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 changed = stop.changed() => {
@@ -84,18 +98,54 @@ impl Aggregator {
                 }
                 msg = mqtt.recv() => {
                     let Some(msg) = msg else { break };
-                    self.handle(&mqtt, &msg).await;
+                    if let Some((site, edge)) = topic::parse_status_topic(&msg.topic) {
+                        self.on_status(site, edge, &msg);
+                    } else {
+                        self.handle(&mqtt, &msg).await;
+                    }
                     if let Err(e) = mqtt.ack(&msg).await {
                         tracing::warn!(error = %e, "could not acknowledge a message");
                     }
                 }
+                _ = tick.tick() => self.publish_acks(&mqtt).await,
             }
         }
+        self.publish_acks(&mqtt).await;
         if let Err(e) = mqtt.flush(Duration::from_secs(5)).await {
             tracing::warn!(error = %e, "alerts not acknowledged by the broker at shutdown");
         }
         mqtt.disconnect().await;
         Ok(self.counters.snapshot())
+    }
+
+    /// Cumulative acks to every edge whose stored prefix grew.
+    async fn publish_acks(&mut self, mqtt: &MqttClient) {
+        if !mqtt.is_connected() {
+            return;
+        }
+        for (site, edge, ack) in self.acks.due() {
+            let payload = serde_json::to_vec(&ack).expect("acks serialise");
+            if let Err(e) = mqtt.publish(topic::ack_topic(&site, &edge), payload).await {
+                tracing::warn!(site, edge, seq = ack.seq, error = %e, "ack not published");
+            }
+        }
+    }
+
+    fn on_status(&mut self, site: &str, edge: &str, msg: &Message) {
+        match serde_json::from_slice::<EdgeStatus>(&msg.payload) {
+            Ok(EdgeStatus { online: true, floor, spooled, dropped }) => {
+                tracing::debug!(site, edge, ?floor, spooled, dropped, "edge status");
+                if let Some(floor) = floor {
+                    self.acks.floor(site, edge, floor);
+                }
+            }
+            Ok(EdgeStatus { online: false, .. }) => tracing::warn!(site, edge, "edge offline (last will)"),
+            Err(e) => {
+                if self.counters.rejected("malformed") {
+                    tracing::warn!(topic = %msg.topic, error = %e, "status payload rejected");
+                }
+            }
+        }
     }
 
     async fn handle(&mut self, mqtt: &MqttClient, msg: &Message) {
@@ -106,10 +156,17 @@ impl Aggregator {
                 if self.counters.rejected(reject.as_str()) {
                     tracing::warn!(topic = %msg.topic, reason = reject.as_str(), detail = %reject, "payload rejected");
                 }
+                // A sequenced event from the edge its topic names will be rejected again if
+                // replayed: count it as settled so the edge's ack does not stall on it.
+                if let Some((site, edge, seq)) = sequenced(msg) {
+                    self.acks.settle(&site, &edge, seq);
+                }
                 return;
             }
         };
-        let new_alerts = match self.commit(&ev).await {
+        let settled = self.commit(&ev).await;
+        self.acks.settle(&ev.site, &ev.edge, ev.seq);
+        let new_alerts = match settled {
             Some(alerts) => alerts,
             None => return,
         };
@@ -190,4 +247,17 @@ impl Aggregator {
             }
         }
     }
+}
+
+/// `(site, edge, seq)` of a rejected payload, when it is JSON naming the edge of its topic.
+fn sequenced(msg: &Message) -> Option<(String, String, u64)> {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        site: String,
+        edge: String,
+        seq: u64,
+    }
+    let (site, edge, _) = topic::parse_events_topic(&msg.topic)?;
+    let p: Peek = serde_json::from_slice(&msg.payload).ok()?;
+    (p.site == site && p.edge == edge && p.seq > 0).then_some((p.site, p.edge, p.seq))
 }

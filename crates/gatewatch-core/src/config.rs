@@ -28,12 +28,65 @@ pub struct MqttConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub keep_alive_s: u64,
+    /// PEM file of the CA that signed the broker's certificate; set it to connect over TLS.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Default for MqttConfig {
     fn default() -> Self {
-        Self { host: "127.0.0.1".into(), port: 1883, client_id: None, username: None, password: None, keep_alive_s: 10 }
+        Self {
+            host: "127.0.0.1".into(),
+            port: 1883,
+            client_id: None,
+            username: None,
+            password: None,
+            keep_alive_s: 10,
+            tls_ca: None,
+        }
     }
+}
+
+/// The edge's store-and-forward spool: every event is written here before it is published,
+/// and stays until the aggregator acknowledges that it is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpoolConfig {
+    /// Directory of the spool (one per edge; created if missing, locked while in use).
+    pub dir: PathBuf,
+    /// Most bytes on disk; past it routine events go first, then the oldest.
+    pub max_bytes: u64,
+    /// Unacknowledged events older than this are dropped (and counted).
+    pub max_age_s: u64,
+    /// `batch`: fsync every batch of appended events before any of them is published (a power
+    /// cut loses nothing that left the box). `interval`: fsync every `fsync_interval_ms` (a
+    /// power cut can lose that much).
+    pub fsync: FsyncPolicy,
+    pub fsync_interval_ms: u64,
+    /// Events published and not yet acknowledged by the aggregator, at most.
+    pub window: u64,
+    /// Publish again from the oldest unacknowledged event when no ack came for this long.
+    pub resend_after_s: f64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("spool"),
+            max_bytes: 256 * 1024 * 1024,
+            max_age_s: 7 * 24 * 3600,
+            fsync: FsyncPolicy::Batch,
+            fsync_interval_ms: 1000,
+            window: 1000,
+            resend_after_s: 10.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncPolicy {
+    Batch,
+    Interval,
 }
 
 /// The detector.
@@ -169,6 +222,20 @@ pub struct CameraConfig {
     /// inside vehicle boxes.
     #[serde(default)]
     pub plate_camera: bool,
+    /// No frame for this long from a live source: the camera is offline; the pipeline is
+    /// rebuilt with backoff until frames flow again.
+    #[serde(default = "default_watchdog")]
+    pub watchdog_s: f64,
+    /// Longest wait between two restarts of a dead source.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff_s: f64,
+}
+
+fn default_watchdog() -> f64 {
+    5.0
+}
+fn default_max_backoff() -> f64 {
+    30.0
 }
 
 fn default_detect_fps() -> f64 {
@@ -197,6 +264,8 @@ pub struct EdgeConfig {
     pub snapshot: SnapshotConfig,
     #[serde(default)]
     pub plates: PlatesConfig,
+    #[serde(default)]
+    pub spool: SpoolConfig,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -307,6 +376,13 @@ impl EdgeConfig {
         {
             e.push("plates: need score_threshold within 0..1, 1 <= min_reads <= max_reads, max_attempts >= 1, every_inferred_frames >= 1".into());
         }
+        let sp = &self.spool;
+        if sp.max_bytes < 4 * 1024 * 1024 || sp.max_age_s == 0 || sp.window == 0 || !positive(sp.resend_after_s) {
+            e.push("spool: need max_bytes >= 4 MiB, max_age_s >= 1, window >= 1, resend_after_s > 0".into());
+        }
+        if sp.fsync == FsyncPolicy::Interval && sp.fsync_interval_ms == 0 {
+            e.push("spool.fsync_interval_ms: must be >= 1".into());
+        }
         if self.cameras.is_empty() {
             e.push("cameras: at least one camera is needed".into());
         }
@@ -315,6 +391,9 @@ impl EdgeConfig {
             let at = format!("cameras[{i}] ({})", c.id);
             if !valid_id(&c.id) {
                 e.push(format!("{at}.id: must be 1-64 of A-Z a-z 0-9 _ -"));
+            }
+            if !positive(c.watchdog_s) || c.max_backoff_s < 0.5 {
+                e.push(format!("{at}: need watchdog_s > 0 and max_backoff_s >= 0.5"));
             }
             if !ids.insert(&c.id) {
                 e.push(format!("{at}.id: duplicate camera id"));

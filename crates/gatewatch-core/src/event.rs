@@ -123,6 +123,12 @@ impl EventBody {
         }
     }
 
+    /// Routine events are the first to go when an edge's spool is full: heartbeats and track
+    /// starts feed no rule. Zone changes, track ends, plate reads and camera status do.
+    pub fn is_routine(&self) -> bool {
+        matches!(self, Self::CameraStats { .. } | Self::TrackStarted { .. })
+    }
+
     pub fn track(&self) -> Option<TrackId> {
         match self {
             Self::TrackStarted { track, .. }

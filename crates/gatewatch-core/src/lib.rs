@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod ctc;
+pub mod delivery;
 pub mod detection;
 pub mod event;
 pub mod frame;

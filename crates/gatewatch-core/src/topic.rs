@@ -3,6 +3,8 @@
 //! ```text
 //! gatewatch/v1/{site}/{edge}/{camera}/events   edge → aggregator, QoS 1, one event per message
 //! gatewatch/v1/{site}/alerts                   aggregator → desk, QoS 1, one alert per message
+//! gatewatch/v1/{site}/{edge}/ack               aggregator → edge, QoS 1, cumulative delivery ack
+//! gatewatch/v1/{site}/{edge}/status            edge → all, QoS 1, retained; the last will says offline
 //! ```
 //! Ids are 1–64 characters of `A-Z a-z 0-9 _ -`, so they can never inject `+`, `#` or `/`.
 
@@ -13,6 +15,25 @@ pub const EVENTS_FILTER: &str = "gatewatch/v1/+/+/+/events";
 
 /// What a desk subscribes to for every site's alerts.
 pub const ALERTS_FILTER: &str = "gatewatch/v1/+/alerts";
+
+/// What the aggregator subscribes to for every gate's availability and spool floor.
+pub const STATUS_FILTER: &str = "gatewatch/v1/+/+/status";
+
+pub fn ack_topic(site: &str, edge: &str) -> String {
+    format!("{PREFIX}/{site}/{edge}/ack")
+}
+
+pub fn status_topic(site: &str, edge: &str) -> String {
+    format!("{PREFIX}/{site}/{edge}/status")
+}
+
+/// `(site, edge)` of a status topic.
+pub fn parse_status_topic(topic: &str) -> Option<(&str, &str)> {
+    let rest = topic.strip_prefix(PREFIX)?.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let (site, edge, leaf) = (parts.next()?, parts.next()?, parts.next()?);
+    (leaf == "status" && parts.next().is_none() && valid_id(site) && valid_id(edge)).then_some((site, edge))
+}
 
 pub fn events_topic(site: &str, edge: &str, camera: &str) -> String {
     format!("{PREFIX}/{site}/{edge}/{camera}/events")

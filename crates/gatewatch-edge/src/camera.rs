@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use gatewatch_core::config::{CameraConfig, PlatesConfig, SnapshotConfig};
@@ -31,6 +31,8 @@ pub struct CameraReport {
     pub tracks: u64,
     /// Plate reads published.
     pub plates: u64,
+    /// Times a live source was rebuilt after an error, end or silence.
+    pub restarts: u64,
     /// Why the camera stopped: "end of stream", "stopped", or the error.
     pub ended_by: String,
 }
@@ -67,61 +69,132 @@ struct Stream {
     report: CameraReport,
 }
 
-impl CameraWorker {
-    pub fn run(self) -> CameraReport {
-        let id = self.camera.id.clone();
-        let mut stream = Stream {
-            tracker: Tracker::new(self.tracker),
-            zones: ZoneTracker::new(self.camera.zones.iter().map(|z| z.to_zone()).collect(), self.camera.exit_grace_s),
+impl Stream {
+    fn new(w: &CameraWorker, report: CameraReport) -> Self {
+        Stream {
+            tracker: Tracker::new(w.tracker),
+            zones: ZoneTracker::new(w.camera.zones.iter().map(|z| z.to_zone()).collect(), w.camera.exit_grace_s),
             best: HashMap::new(),
             last_inferred: None,
             last_stats: None,
-            plates: self.plates.as_ref().map(|(_, cfg)| PlateTracks::new(cfg.clone(), self.camera.plate_camera)),
-            report: CameraReport { camera: id.clone(), ..Default::default() },
-        };
+            plates: w.plates.as_ref().map(|(_, cfg)| PlateTracks::new(cfg.clone(), w.camera.plate_camera)),
+            report,
+        }
+    }
+}
+
+impl CameraWorker {
+    /// Run until the stream ends (files), `stop` is set, or a file cannot be played. A live
+    /// source that errs, ends, or sends no frame for `watchdog_s` is reported offline and
+    /// rebuilt with exponential backoff (1 s up to `max_backoff_s`) until frames flow again.
+    pub fn run(self) -> CameraReport {
+        let id = self.camera.id.clone();
+        let live = gatewatch_media::to_uri(&id, &self.camera.uri).is_ok_and(|u| gatewatch_media::is_live_uri(&u));
         let opts = SourceOptions { realtime: self.camera.realtime };
-        let mut source = match FrameSource::open(&id, &self.camera.uri, &opts) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(camera = %id, error = %e, "camera did not start");
-                self.emit(Utc::now(), EventBody::CameraOffline { reason: e.to_string() });
-                stream.report.ended_by = e.to_string();
-                return stream.report;
-            }
-        };
+        let watchdog = Duration::from_secs_f64(self.camera.watchdog_s);
+        let max_backoff = Duration::from_secs_f64(self.camera.max_backoff_s);
+        let mut stream = Stream::new(&self, CameraReport { camera: id.clone(), ..Default::default() });
+        let mut source: Option<FrameSource> = None;
+        let mut online = false;
+        let mut outage_reported = false;
+        let mut last_frame = Instant::now();
+        let mut backoff = Duration::from_secs(1);
+        let mut retry_at = Instant::now();
         let mut last_time = Utc::now();
         let ended_by = loop {
             if self.stop.load(Ordering::SeqCst) {
                 break "stopped".to_string();
             }
-            match source.next(Duration::from_millis(500)) {
+            let Some(src) = source.as_mut() else {
+                if let Some(wait) = retry_at.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait.min(Duration::from_millis(200)));
+                    continue;
+                }
+                match FrameSource::open(&id, &self.camera.uri, &opts) {
+                    Ok(s) => {
+                        source = Some(s);
+                        last_frame = Instant::now();
+                    }
+                    Err(e) if !live => {
+                        tracing::error!(camera = %id, error = %e, "camera did not start");
+                        break e.to_string();
+                    }
+                    Err(e) => {
+                        self.went_offline(&mut stream, &mut online, &mut outage_reported, &e.to_string(), last_time);
+                        stream.report.restarts += 1;
+                        retry_at = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(max_backoff);
+                    }
+                }
+                continue;
+            };
+            let failure = match src.next(Duration::from_millis(500)) {
                 Ok(Pulled::Frame(frame)) => {
-                    if stream.report.frames_decoded == 0 {
+                    if !online {
+                        online = true;
+                        outage_reported = false;
+                        backoff = Duration::from_secs(1);
+                        tracing::info!(camera = %id, width = frame.width, height = frame.height, "camera online");
                         let body = EventBody::CameraOnline { width: frame.width, height: frame.height };
                         self.emit(frame.captured_at, body);
                     }
+                    last_frame = Instant::now();
                     last_time = frame.captured_at;
                     self.on_frame(&mut stream, &frame);
+                    continue;
+                }
+                Ok(Pulled::Timeout) if live && last_frame.elapsed() >= watchdog => {
+                    format!("no frame for {:.0} s", watchdog.as_secs_f64())
                 }
                 Ok(Pulled::Timeout) => continue,
-                Ok(Pulled::Eos) => break "end of stream".to_string(),
-                Err(e) => {
+                Ok(Pulled::Eos) if !live => break "end of stream".to_string(),
+                Ok(Pulled::Eos) => "stream ended".to_string(),
+                Err(e) if !live => {
                     tracing::error!(camera = %id, error = %e, "camera stream failed");
                     break e.to_string();
                 }
-            }
+                Err(e) => e.to_string(),
+            };
+            // A live source failed: drop the pipeline, report, rebuild after the backoff.
+            source = None;
+            self.went_offline(&mut stream, &mut online, &mut outage_reported, &failure, last_time);
+            stream.report.restarts += 1;
+            retry_at = Instant::now() + backoff;
+            backoff = (backoff * 2).min(max_backoff);
         };
-        // Close every open track, so zones get their leave and tracks their snapshot.
-        let t = stream.tracker.live().count();
-        tracing::debug!(camera = %id, open_tracks = t, "closing tracks");
-        let ended = stream.tracker.finish();
-        let now_t = stream.last_inferred.unwrap_or(0.0);
-        self.end_tracks(&mut stream, ended, now_t, last_time);
+        drop(source);
+        self.close_tracks(&mut stream, last_time);
         self.emit(last_time, EventBody::CameraOffline { reason: ended_by.clone() });
         tracing::info!(camera = %id, frames = stream.report.frames_decoded, inferred = stream.report.frames_inferred,
-            reason = %ended_by, "camera stopped");
+            restarts = stream.report.restarts, reason = %ended_by, "camera stopped");
         stream.report.ended_by = ended_by;
         stream.report
+    }
+
+    /// Report an outage once (camera_offline), close its tracks, and start the next
+    /// connection with fresh tracking state (stream time restarts with the pipeline).
+    fn went_offline(&self, s: &mut Stream, online: &mut bool, reported: &mut bool, why: &str, at: DateTime<Utc>) {
+        if *online {
+            self.close_tracks(s, at);
+            let report = std::mem::take(&mut s.report);
+            *s = Stream::new(self, report);
+        }
+        if !*reported {
+            tracing::warn!(camera = %self.camera.id, reason = why, "camera offline; restarting its source with backoff");
+            self.emit(Utc::now(), EventBody::CameraOffline { reason: why.to_string() });
+            *reported = true;
+        } else {
+            tracing::debug!(camera = %self.camera.id, reason = why, "camera still offline");
+        }
+        *online = false;
+    }
+
+    /// Close every open track, so zones get their leave and tracks their snapshot.
+    fn close_tracks(&self, s: &mut Stream, at: DateTime<Utc>) {
+        tracing::debug!(camera = %self.camera.id, open_tracks = s.tracker.live().count(), "closing tracks");
+        let ended = s.tracker.finish();
+        let now_t = s.last_inferred.unwrap_or(0.0);
+        self.end_tracks(s, ended, now_t, at);
     }
 
     fn on_frame(&self, s: &mut Stream, frame: &Frame) {

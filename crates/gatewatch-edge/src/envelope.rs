@@ -1,22 +1,20 @@
-//! Stamping event bodies into envelopes: ids, the per-edge sequence, capture time.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! Stamping event bodies into envelopes: ids and capture time. The per-edge sequence number
+//! is stamped later, by the publisher, as the event enters the spool.
 
 use chrono::{DateTime, Utc};
 use gatewatch_core::event::{Event, EventBody, SCHEMA_V1};
 use uuid::Uuid;
 
-/// Makes the envelopes of one edge. The sequence is shared by all its cameras.
+/// Makes the envelopes of one edge.
 #[derive(Debug)]
 pub struct Envelopes {
     site: String,
     edge: String,
-    seq: AtomicU64,
 }
 
 impl Envelopes {
     pub fn new(site: &str, edge: &str) -> Self {
-        Self { site: site.into(), edge: edge.into(), seq: AtomicU64::new(0) }
+        Self { site: site.into(), edge: edge.into() }
     }
 
     pub fn wrap(&self, camera: &str, captured_at: DateTime<Utc>, body: EventBody) -> Event {
@@ -26,7 +24,7 @@ impl Envelopes {
             site: self.site.clone(),
             edge: self.edge.clone(),
             camera: camera.into(),
-            seq: self.seq.fetch_add(1, Ordering::SeqCst) + 1,
+            seq: 0,
             captured_at,
             body,
         }

@@ -13,13 +13,15 @@
 mod camera;
 mod envelope;
 mod plates;
-mod publisher;
+pub mod publisher;
+pub mod spool;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gatewatch_core::config::EdgeConfig;
+use gatewatch_core::topic;
 use gatewatch_mqtt::MqttClient;
 use gatewatch_mqtt::client::Session;
 use gatewatch_vision::Detector;
@@ -28,13 +30,13 @@ use gatewatch_vision::plates::PlateTimings;
 
 pub use camera::CameraReport;
 pub use envelope::Envelopes;
+pub use publisher::{Delivered, Publisher};
 
 /// What a run of the edge did, for the closing summary and benchmarks.
 #[derive(Debug, Clone, Default)]
 pub struct EdgeReport {
     pub cameras: Vec<CameraReport>,
-    pub events_published: u64,
-    pub events_refused: u64,
+    pub delivery: Delivered,
     pub elapsed: Duration,
     pub timings: Timings,
     pub plate_timings: PlateTimings,
@@ -49,14 +51,26 @@ impl EdgeReport {
     }
 }
 
-/// Run every configured camera until its stream ends or `stop` is set, publishing events;
-/// then flush what the broker has not acknowledged yet (up to `flush_timeout`).
+/// The MQTT connection of an edge: subscribed to its own acks, with an offline last will.
+pub fn connect(cfg: &EdgeConfig) -> anyhow::Result<MqttClient> {
+    let session = Session {
+        subscribe: vec![topic::ack_topic(&cfg.site, &cfg.edge)],
+        persistent: false,
+        last_will: Some(Publisher::offline_will(&cfg.site, &cfg.edge)),
+    };
+    Ok(MqttClient::connect(&cfg.mqtt, &format!("gatewatch-edge-{}-{}", cfg.site, cfg.edge), session)?)
+}
+
+/// Run every configured camera until its stream ends or `stop` is set, delivering events;
+/// then wait for the aggregator's acks (up to `flush_timeout`). What is not acked by then
+/// stays in the spool and goes out on the next start.
 pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration) -> anyhow::Result<EdgeReport> {
     let start = Instant::now();
     gatewatch_media::init()?;
+    let spool = spool::Spool::open(&cfg.spool)?;
     let detector = Arc::new(Mutex::new(Detector::new(&cfg.vision)?));
     let plates = if cfg.plates.enabled { Some(plates::load(&cfg.plates, &cfg.vision.onnxruntime)?) } else { None };
-    let mqtt = MqttClient::connect(&cfg.mqtt, &format!("gatewatch-edge-{}-{}", cfg.site, cfg.edge), Session::default());
+    let mqtt = connect(&cfg)?;
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     let envelopes = Arc::new(Envelopes::new(&cfg.site, &cfg.edge));
 
@@ -77,23 +91,12 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
         threads.push(std::thread::Builder::new().name(name).spawn(move || worker.run())?);
     }
     drop(tx);
-    let published = publisher::publish_all(&mqtt, rx).await;
+    let delivery = Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt).run(rx, flush_timeout).await;
     let mut cameras = Vec::new();
     for t in threads {
         cameras.push(t.join().map_err(|_| anyhow::anyhow!("a camera thread panicked"))?);
     }
-    if let Err(e) = mqtt.flush(flush_timeout).await {
-        tracing::error!(error = %e, "events not acknowledged by the broker at shutdown");
-    }
-    mqtt.disconnect().await;
     let timings = detector.lock().map(|d| d.timings()).unwrap_or_default();
     let plate_timings = plates.and_then(|p| p.lock().ok().map(|p| p.timings)).unwrap_or_default();
-    Ok(EdgeReport {
-        cameras,
-        events_published: published.published,
-        events_refused: published.refused,
-        elapsed: start.elapsed(),
-        timings,
-        plate_timings,
-    })
+    Ok(EdgeReport { cameras, delivery, elapsed: start.elapsed(), timings, plate_timings })
 }

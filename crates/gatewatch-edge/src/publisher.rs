@@ -1,41 +1,263 @@
-//! Events to MQTT: encode, refuse what is too big, publish at QoS 1 on the camera's topic.
+//! Events to the aggregator, nothing lost: spool, then publish, then forget on the
+//! aggregator's ack.
+//!
+//! ```text
+//! camera threads ─ Event ─▶ stamp seq ─▶ size check ─▶ spool append ─▶ fsync (per policy)
+//!                                                         │
+//!   MQTT ◀─ publish in seq order, at most `window` unacked ┘
+//!   MQTT ─ ack {seq} ─▶ spool.ack: segments fully acked are deleted
+//! ```
+//!
+//! After every (re)connect, and when no ack has come for `resend_after_s`, publishing starts
+//! again from the oldest unacknowledged event: the aggregator stores idempotently, so a
+//! replay costs only bandwidth. The retained status message carries the spool floor, which
+//! lets the aggregator ack past events this edge had to drop.
 
+use std::time::{Duration, Instant};
+
+use gatewatch_core::config::SpoolConfig;
+use gatewatch_core::delivery::{Ack, EdgeStatus};
 use gatewatch_core::event::Event;
 use gatewatch_core::topic;
-use gatewatch_mqtt::MqttClient;
+use gatewatch_mqtt::{Message, MqttClient};
 use tokio::sync::mpsc;
+
+use crate::spool::{Spool, SpoolError, SpoolStats};
 
 /// The edge never sends an event bigger than this (the aggregator's default limit is 1 MiB).
 pub const MAX_EVENT_BYTES: usize = 512 * 1024;
 
-#[derive(Debug, Default)]
-pub struct Published {
-    pub published: u64,
+/// How often the status (spool floor) is published when nothing else prompts it.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// What delivery did in a run.
+#[derive(Debug, Clone, Default)]
+pub struct Delivered {
+    /// Events taken into the spool (each got a seq).
+    pub spooled: u64,
+    /// Events refused before the spool (over the size limit).
     pub refused: u64,
+    /// Publishes, replays included.
+    pub publishes: u64,
+    /// Times publishing started again from the oldest unacknowledged event.
+    pub replays: u64,
+    /// Events still unacknowledged when the run ended (they stay in the spool).
+    pub unacked: u64,
+    pub spool: SpoolStats,
 }
 
-/// Publish every event until all senders are gone.
-pub async fn publish_all(mqtt: &MqttClient, mut rx: mpsc::Receiver<Event>) -> Published {
-    let mut out = Published::default();
-    while let Some(ev) = rx.recv().await {
+pub struct Publisher {
+    site: String,
+    edge: String,
+    cfg: SpoolConfig,
+    spool: Spool,
+    mqtt: MqttClient,
+    out: Delivered,
+    /// Highest seq published since the last rewind.
+    cursor: u64,
+    seen_connects: u64,
+    last_progress: Instant,
+    last_status: Option<(Instant, u64)>,
+}
+
+impl Publisher {
+    pub fn new(site: &str, edge: &str, cfg: &SpoolConfig, spool: Spool, mqtt: MqttClient) -> Self {
+        let cursor = spool.acked();
+        Self {
+            site: site.into(),
+            edge: edge.into(),
+            cfg: cfg.clone(),
+            spool,
+            mqtt,
+            out: Delivered::default(),
+            cursor,
+            seen_connects: 0,
+            last_progress: Instant::now(),
+            last_status: None,
+        }
+    }
+
+    /// The status this edge would publish now; also its last will, with `online: false`.
+    pub fn offline_will(site: &str, edge: &str) -> (String, Vec<u8>) {
+        let status = EdgeStatus { online: false, floor: None, spooled: 0, dropped: 0 };
+        (topic::status_topic(site, edge), serde_json::to_vec(&status).expect("status serialises"))
+    }
+
+    /// Deliver every event from `rx` until all senders are gone, then keep publishing until
+    /// the aggregator has acked everything or `flush_timeout` passed. Whatever is not acked
+    /// stays in the spool for the next start.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Event>, flush_timeout: Duration) -> Delivered {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut deadline: Option<Instant> = None;
+        let mut last_housekeeping = Instant::now();
+        loop {
+            tokio::select! {
+                biased;
+                msg = self.mqtt.recv() => match msg {
+                    Some(msg) => self.on_message(&msg).await,
+                    None => {
+                        tracing::error!("MQTT task stopped; events stay in the spool");
+                        break;
+                    }
+                },
+                ev = rx.recv(), if deadline.is_none() => match ev {
+                    Some(ev) => {
+                        self.take(ev);
+                        while let Ok(ev) = rx.try_recv() {
+                            self.take(ev);
+                        }
+                        if let Err(e) = self.spool.sync_per_policy() {
+                            tracing::error!(error = %e, "spool fsync failed");
+                        }
+                    }
+                    None => deadline = Some(Instant::now() + flush_timeout),
+                },
+                _ = tick.tick() => {}
+            }
+            if last_housekeeping.elapsed() >= Duration::from_secs(1) {
+                last_housekeeping = Instant::now();
+                self.housekeeping();
+            }
+            self.pump().await;
+            if let Some(d) = deadline
+                && (self.spool.unacked() == 0 || Instant::now() >= d)
+            {
+                break;
+            }
+        }
+        if let Err(e) = self.spool.sync() {
+            tracing::error!(error = %e, "spool fsync failed at shutdown");
+        }
+        self.publish_status(true).await;
+        let _ = self.mqtt.flush(Duration::from_secs(2)).await;
+        self.mqtt.disconnect().await;
+        self.out.unacked = self.spool.unacked();
+        self.out.spool = self.spool.stats();
+        if self.out.unacked > 0 {
+            tracing::warn!(
+                unacked = self.out.unacked,
+                "events not yet acknowledged stay in the spool for the next start"
+            );
+        }
+        self.out
+    }
+
+    /// Stamp the next seq, check the size, append to the spool.
+    fn take(&mut self, mut ev: Event) {
+        ev.seq = self.spool.next_seq();
         let payload = ev.encode();
         if payload.len() > MAX_EVENT_BYTES {
-            out.refused += 1;
+            self.out.refused += 1;
             tracing::error!(camera = %ev.camera, event_id = %ev.event_id, kind = ev.body.kind(), bytes = payload.len(),
                 "event over the size limit; not published");
-            continue;
+            return;
         }
         let topic = topic::events_topic(&ev.site, &ev.edge, &ev.camera);
-        match mqtt.publish(topic, payload).await {
-            Ok(()) => {
-                out.published += 1;
-                tracing::debug!(camera = %ev.camera, event_id = %ev.event_id, seq = ev.seq, kind = ev.body.kind(), "event published");
+        match self.spool.append(&topic, ev.body.is_routine(), &payload) {
+            Ok(seq) => {
+                self.out.spooled += 1;
+                tracing::debug!(camera = %ev.camera, event_id = %ev.event_id, seq, kind = ev.body.kind(), "event spooled");
             }
             Err(e) => {
-                out.refused += 1;
-                tracing::error!(camera = %ev.camera, event_id = %ev.event_id, error = %e, "publish failed");
+                // The disk failed: publish without the spool rather than lose the event.
+                self.out.refused += 1;
+                tracing::error!(camera = %ev.camera, event_id = %ev.event_id, error = %e, "spool append failed; event lost");
             }
         }
     }
-    out
+
+    async fn on_message(&mut self, msg: &Message) {
+        match serde_json::from_slice::<Ack>(&msg.payload) {
+            Ok(ack) if msg.topic == topic::ack_topic(&self.site, &self.edge) => {
+                let before = self.spool.acked();
+                if let Err(e) = self.spool.ack(ack.seq) {
+                    tracing::error!(error = %e, seq = ack.seq, "could not record an ack");
+                }
+                if self.spool.acked() > before {
+                    self.last_progress = Instant::now();
+                    tracing::debug!(acked = self.spool.acked(), "ack");
+                }
+            }
+            _ => tracing::warn!(topic = %msg.topic, bytes = msg.payload.len(), "unexpected message on the ack topic"),
+        }
+        if let Err(e) = self.mqtt.ack(msg).await {
+            tracing::debug!(error = %e, "could not ack an ack");
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        match self.spool.enforce_limits() {
+            Ok(0) => {}
+            Ok(_) => self.last_status = None,
+            Err(e) => tracing::error!(error = %e, "spool limits could not be applied"),
+        }
+        if let Err(e) = self.spool.sync_per_policy() {
+            tracing::error!(error = %e, "spool fsync failed");
+        }
+    }
+
+    /// Publish what is due: after a reconnect or an ack stall, from the oldest unacked event.
+    async fn pump(&mut self) {
+        if !self.mqtt.is_connected() {
+            return;
+        }
+        let acked = self.spool.acked();
+        if self.mqtt.connects() != self.seen_connects {
+            self.seen_connects = self.mqtt.connects();
+            self.rewind("connected");
+            self.last_status = None;
+        } else if self.cursor > acked && self.last_progress.elapsed().as_secs_f64() > self.cfg.resend_after_s {
+            self.rewind("no ack");
+        }
+        self.cursor = self.cursor.max(acked);
+        self.publish_status(false).await;
+        let room = self.cfg.window.saturating_sub(self.cursor - acked) as usize;
+        if room == 0 {
+            return;
+        }
+        let records = match self.spool.read_after(self.cursor, room.min(256)) {
+            Ok(r) => r,
+            Err(e) => return tracing::error!(error = %e, "spool read failed"),
+        };
+        for r in records {
+            if let Err(e) = self.mqtt.publish(r.topic, r.payload).await {
+                tracing::warn!(seq = r.seq, error = %e, "publish failed; will replay");
+                return;
+            }
+            self.out.publishes += 1;
+            self.cursor = r.seq;
+        }
+    }
+
+    fn rewind(&mut self, why: &str) {
+        let acked = self.spool.acked();
+        if self.cursor > acked {
+            self.out.replays += 1;
+            tracing::info!(why, from_seq = acked + 1, unacked = self.cursor - acked, "replaying unacknowledged events");
+        }
+        self.cursor = acked;
+        self.last_progress = Instant::now();
+    }
+
+    async fn publish_status(&mut self, force: bool) {
+        // Floor moves with every ack, which the aggregator knows; what it cannot know is a drop.
+        let floor = self.spool.floor();
+        let dropped = self.spool.stats().dropped();
+        let fresh = self.last_status.is_some_and(|(at, d)| at.elapsed() < STATUS_EVERY && d == dropped);
+        if (fresh && !force) || !self.mqtt.is_connected() {
+            return;
+        }
+        let status = EdgeStatus { online: true, floor: Some(floor), spooled: self.spool.unacked(), dropped };
+        let payload = serde_json::to_vec(&status).expect("status serialises");
+        match self.mqtt.publish_retained(topic::status_topic(&self.site, &self.edge), payload).await {
+            Ok(()) => self.last_status = Some((Instant::now(), dropped)),
+            Err(e) => tracing::debug!(error = %e, "status not published"),
+        }
+    }
+}
+
+/// Open the spool (a clear error when another process holds it).
+pub fn open_spool(cfg: &SpoolConfig) -> Result<Spool, SpoolError> {
+    Spool::open(cfg)
 }

@@ -110,6 +110,20 @@ impl FrameSource {
         let build = |source| MediaError::Build { camera: camera.into(), source };
         let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
         let decode = gst::ElementFactory::make("uridecodebin").property("uri", &uri).build().map_err(build)?;
+        // RTSP: interleaved over TCP (cameras behind NAT, lossy Wi-Fi), short timeouts so a dead
+        // camera surfaces as an error the camera's watchdog acts on, little jitter buffering.
+        decode.connect("source-setup", false, |args| {
+            let src = args[1].get::<gst::Element>().ok()?;
+            if src.has_property("protocols") && src.has_property("tcp-timeout") {
+                src.set_property_from_str("protocols", "tcp");
+                src.set_property("tcp-timeout", 5_000_000u64);
+                src.set_property("latency", 200u32);
+                if src.has_property("retry") {
+                    src.set_property("retry", 5u32);
+                }
+            }
+            None
+        });
         let convert = gst::ElementFactory::make("videoconvert").build().map_err(build)?;
         let caps = gst::Caps::builder("video/x-raw").field("format", "RGB").build();
         let sink = gst_app::AppSink::builder()

@@ -45,12 +45,17 @@ pub struct Session {
     pub subscribe: Vec<String>,
     /// Keep the broker-side session (queued QoS 1 messages) across disconnects.
     pub persistent: bool,
+    /// Retained message the broker publishes for us when we vanish: `(topic, payload)`.
+    pub last_will: Option<(String, Vec<u8>)>,
 }
 
 impl MqttClient {
     /// Connect in the background; must be called inside a tokio runtime.
-    pub fn connect(cfg: &MqttConfig, default_id: &str, session: Session) -> Self {
-        let mut opts = crate::options(cfg, default_id);
+    pub fn connect(cfg: &MqttConfig, default_id: &str, session: Session) -> Result<Self, MqttError> {
+        let mut opts = crate::options(cfg, default_id)?;
+        if let Some((topic, payload)) = session.last_will {
+            opts.set_last_will(rumqttc::LastWill::new(topic, payload, QoS::AtLeastOnce, true));
+        }
         opts.set_clean_session(!session.persistent);
         opts.set_manual_acks(true);
         opts.set_inflight(100);
@@ -59,13 +64,20 @@ impl MqttClient {
         let (tx, rx) = mpsc::channel(1024);
         let has_subs = !session.subscribe.is_empty();
         let task = tokio::spawn(drive(eventloop, client.clone(), counters.clone(), tx, session.subscribe));
-        Self { client, counters, incoming: has_subs.then_some(rx), task }
+        Ok(Self { client, counters, incoming: has_subs.then_some(rx), task })
     }
 
     /// Queue a QoS 1 publish. Returns when rumqttc has taken it, not when the broker has it:
     /// use [`flush`](Self::flush) for that.
     pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), MqttError> {
         self.client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+        self.counters.queued.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Queue a retained QoS 1 publish (status messages).
+    pub async fn publish_retained(&self, topic: String, payload: Vec<u8>) -> Result<(), MqttError> {
+        self.client.publish(topic, QoS::AtLeastOnce, true, payload).await?;
         self.counters.queued.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }

@@ -29,9 +29,11 @@ pub enum MqttError {
     Closed,
     #[error("mosquitto: {0}")]
     Broker(String),
+    #[error("TLS set-up: {0}")]
+    Tls(String),
 }
 
-pub(crate) fn options(cfg: &MqttConfig, default_id: &str) -> MqttOptions {
+pub(crate) fn options(cfg: &MqttConfig, default_id: &str) -> Result<MqttOptions, MqttError> {
     let id = cfg.client_id.clone().unwrap_or_else(|| default_id.to_string());
     let mut o = MqttOptions::new(id, cfg.host.clone(), cfg.port);
     o.set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)));
@@ -39,5 +41,16 @@ pub(crate) fn options(cfg: &MqttConfig, default_id: &str) -> MqttOptions {
     if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
         o.set_credentials(u.clone(), p.clone());
     }
-    o
+    if let Some(ca) = &cfg.tls_ca {
+        let pem = std::fs::read(ca).map_err(|e| MqttError::Tls(format!("{}: {e}", ca.display())))?;
+        let cert =
+            native_tls::Certificate::from_pem(&pem).map_err(|e| MqttError::Tls(format!("{}: {e}", ca.display())))?;
+        let connector = native_tls::TlsConnector::builder()
+            .add_root_certificate(cert)
+            .disable_built_in_roots(true)
+            .build()
+            .map_err(|e| MqttError::Tls(e.to_string()))?;
+        o.set_transport(rumqttc::Transport::tls_with_config(connector.into()));
+    }
+    Ok(o)
 }

@@ -135,8 +135,10 @@ async fn run_edge(path: &Path) -> anyhow::Result<()> {
     tracing::info!(
         frames = report.frames_decoded(),
         inferred = report.frames_inferred(),
-        events = report.events_published,
-        refused = report.events_refused,
+        events = report.delivery.spooled,
+        refused = report.delivery.refused,
+        unacked = report.delivery.unacked,
+        dropped = report.delivery.spool.dropped(),
         "edge stopped"
     );
     Ok(())
