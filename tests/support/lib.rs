@@ -68,3 +68,105 @@ impl Drop for KillOnDrop {
 
 /// How long whole-system waits may take before a test gives up.
 pub const PATIENCE: Duration = Duration::from_secs(120);
+
+/// An edge config for tests that drive the edge's delivery path (spool, publisher) with
+/// synthetic events: site/edge ids, a broker port, a spool directory. Its one camera is never
+/// opened.
+pub fn edge_config(site: &str, edge: &str, port: u16, spool: &Path) -> gatewatch_core::config::EdgeConfig {
+    let text = format!(
+        "site = \"{site}\"\nedge = \"{edge}\"\n[mqtt]\nport = {port}\n[spool]\ndir = \"{}\"\nresend_after_s = 3.0\n\
+         [[cameras]]\nid = \"cam\"\nuri = \"rtsp://127.0.0.1:9/none\"\n",
+        spool.display()
+    );
+    gatewatch_core::config::EdgeConfig::from_toml(&text).expect("test edge config is valid")
+}
+
+/// The `i`-th synthetic event of a camera: a mix of routine and rule-relevant kinds, with its
+/// own event id; the publisher stamps the seq.
+pub fn synthetic_event(site: &str, edge: &str, camera: &str, i: u64) -> gatewatch_core::event::Event {
+    use gatewatch_core::detection::ObjectClass;
+    use gatewatch_core::event::{EventBody, SCHEMA_V1};
+    let track = i / 3;
+    let body = match i % 3 {
+        0 => EventBody::CameraStats { frames_decoded: i, frames_inferred: i / 2, period_s: 1.0 },
+        1 => EventBody::ZoneEntered { track, class: ObjectClass::Person, zone: "gate".into() },
+        _ => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "gate".into(), dwell_s: 1.5 },
+    };
+    gatewatch_core::event::Event {
+        schema: SCHEMA_V1.into(),
+        event_id: uuid::Uuid::now_v7(),
+        site: site.into(),
+        edge: edge.into(),
+        camera: camera.into(),
+        seq: 0,
+        captured_at: chrono::Utc::now(),
+        body,
+    }
+}
+
+/// Run the real edge delivery path (spool + publisher + MQTT) fed with `rate` synthetic
+/// events per second for `duration`; then wait up to `flush` for the aggregator's acks.
+/// Returns the event ids produced, in order, and what delivery reported.
+pub async fn synthetic_edge(
+    cfg: &gatewatch_core::config::EdgeConfig,
+    rate: f64,
+    duration: Duration,
+    flush: Duration,
+) -> (Vec<uuid::Uuid>, gatewatch_edge::Delivered) {
+    let spool = gatewatch_edge::spool::Spool::open(&cfg.spool).expect("spool opens");
+    let mqtt = gatewatch_edge::connect(cfg).expect("edge connects");
+    let publisher = gatewatch_edge::Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt);
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let (site, edge) = (cfg.site.clone(), cfg.edge.clone());
+    let producer = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        let start = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut i = 0u64;
+        while start.elapsed() < duration {
+            tick.tick().await;
+            let due = (start.elapsed().as_secs_f64() * rate) as u64;
+            while i < due {
+                let ev = synthetic_event(&site, &edge, "cam", i);
+                ids.push(ev.event_id);
+                tx.send(ev).await.expect("publisher alive");
+                i += 1;
+            }
+        }
+        ids
+    });
+    let delivered = publisher.run(rx, flush).await;
+    (producer.await.expect("producer"), delivered)
+}
+
+/// An aggregator running in this process; stop it with [`RunningAggregator::stop`].
+pub struct RunningAggregator {
+    pub counters: std::sync::Arc<gatewatch_aggregator::IngestCounters>,
+    pub store: gatewatch_store::Store,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<gatewatch_aggregator::IngestSnapshot>>,
+}
+
+impl RunningAggregator {
+    pub async fn start(cfg: gatewatch_core::config::AggregatorConfig) -> Self {
+        let aggregator = gatewatch_aggregator::Aggregator::new(cfg).await.expect("aggregator starts");
+        let (counters, store) = (aggregator.counters(), aggregator.store());
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(aggregator.run(rx));
+        Self { counters, store, stop, task }
+    }
+
+    pub async fn stop(self) -> gatewatch_aggregator::IngestSnapshot {
+        self.stop.send(true).expect("aggregator alive");
+        self.task.await.expect("aggregator task").expect("aggregator ran")
+    }
+}
+
+/// An aggregator config on a broker port and an SQLite file, with no rules.
+pub fn aggregator_config(port: u16, db: &Path) -> gatewatch_core::config::AggregatorConfig {
+    gatewatch_core::config::AggregatorConfig {
+        mqtt: gatewatch_core::config::MqttConfig { port, ..Default::default() },
+        database: gatewatch_core::config::DatabaseConfig { url: format!("sqlite://{}", db.display()) },
+        ..Default::default()
+    }
+}

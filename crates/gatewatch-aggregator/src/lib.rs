@@ -12,9 +12,10 @@
 //! The per-edge ack says "everything of yours up to seq N is stored": the edge deletes those
 //! from its spool. See `gatewatch_core::delivery`.
 //!
-//! A bad payload is counted by reason, logged (rate-limited) and acknowledged, so it can never
-//! wedge the loop or cause a redelivery storm. A message is acknowledged to the broker only
-//! after its transaction committed; a busy database is retried, never skipped.
+//! A bad payload is counted by reason, logged (rate-limited) and dropped, so it can never
+//! wedge the loop or cause a redelivery storm. An event counts toward its edge's ack only
+//! after its transaction committed; a busy database is retried, never skipped. A crash
+//! before the commit loses nothing: the edge replays what was not acked.
 
 mod counters;
 
@@ -102,9 +103,6 @@ impl Aggregator {
                         self.on_status(site, edge, &msg);
                     } else {
                         self.handle(&mqtt, &msg).await;
-                    }
-                    if let Err(e) = mqtt.ack(&msg).await {
-                        tracing::warn!(error = %e, "could not acknowledge a message");
                     }
                 }
                 _ = tick.tick() => self.publish_acks(&mqtt).await,

@@ -14,6 +14,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+/// Settled seqs kept above a gap, per edge, at most.
+const MAX_AHEAD: usize = 100_000;
+
 /// The aggregator's cumulative ack to one edge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
@@ -54,6 +57,10 @@ impl Watermark {
         if seq > self.done {
             self.ahead.insert(seq);
             self.advance();
+            // Bounded: far-ahead seqs beyond this are forgotten (a replay settles them again).
+            if self.ahead.len() > MAX_AHEAD {
+                self.ahead.pop_last();
+            }
         }
     }
 

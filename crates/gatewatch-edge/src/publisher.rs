@@ -95,7 +95,7 @@ impl Publisher {
             tokio::select! {
                 biased;
                 msg = self.mqtt.recv() => match msg {
-                    Some(msg) => self.on_message(&msg).await,
+                    Some(msg) => self.on_message(&msg),
                     None => {
                         tracing::error!("MQTT task stopped; events stay in the spool");
                         break;
@@ -167,7 +167,7 @@ impl Publisher {
         }
     }
 
-    async fn on_message(&mut self, msg: &Message) {
+    fn on_message(&mut self, msg: &Message) {
         match serde_json::from_slice::<Ack>(&msg.payload) {
             Ok(ack) if msg.topic == topic::ack_topic(&self.site, &self.edge) => {
                 let before = self.spool.acked();
@@ -180,9 +180,6 @@ impl Publisher {
                 }
             }
             _ => tracing::warn!(topic = %msg.topic, bytes = msg.payload.len(), "unexpected message on the ack topic"),
-        }
-        if let Err(e) = self.mqtt.ack(msg).await {
-            tracing::debug!(error = %e, "could not ack an ack");
         }
     }
 

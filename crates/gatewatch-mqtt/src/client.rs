@@ -1,6 +1,12 @@
 //! One MQTT connection: publish at QoS 1 with a flush that waits for the broker's acks, and
-//! receive subscribed messages with manual acks. The connection task reconnects with backoff
-//! and subscribes again on every connect (a broker that restarted has no session).
+//! receive subscribed messages. The connection task reconnects with backoff and subscribes
+//! again on every connect (a broker that restarted has no session).
+//!
+//! Received messages are acknowledged to the broker on receipt: losing one in a crash is
+//! covered end to end (the edge keeps every event in its spool until the aggregator's own
+//! ack, see `gatewatch_core::delivery`), not by broker-level manual acks. Those would route
+//! every ack through rumqttc's request queue, which its event loop serves one request per
+//! poll against a batch of reads: under a flood the acks back up until everything stalls.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,18 +14,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gatewatch_core::config::MqttConfig;
-use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::MqttError;
 
-/// A received message. Ack it with [`MqttClient::ack`] once it is safely stored.
+/// A received message.
 #[derive(Debug, Clone)]
 pub struct Message {
     pub topic: String,
     pub payload: Bytes,
-    publish: Publish,
 }
 
 #[derive(Default)]
@@ -28,13 +33,23 @@ struct Counters {
     acked: AtomicU64,
     connects: AtomicU64,
     connected: AtomicBool,
+    /// Received, not yet taken by `recv`.
+    backlog: AtomicU64,
     changed: Notify,
 }
+
+/// Received messages waiting to be handled, at most: past it, the connection task stops
+/// reading the socket (TCP pushes back to the broker, which queues) until the consumer
+/// catches up. Mosquitto does not bound what it sends a v3.1.1 subscriber.
+const MAX_BACKLOG: u64 = 1000;
+
+/// Publishes queued for the connection task (the edge's window is 1000).
+const MAX_REQUESTS: usize = 10_000;
 
 pub struct MqttClient {
     client: AsyncClient,
     counters: Arc<Counters>,
-    incoming: Option<mpsc::Receiver<Message>>,
+    incoming: Option<mpsc::UnboundedReceiver<Message>>,
     task: JoinHandle<()>,
 }
 
@@ -57,11 +72,10 @@ impl MqttClient {
             opts.set_last_will(rumqttc::LastWill::new(topic, payload, QoS::AtLeastOnce, true));
         }
         opts.set_clean_session(!session.persistent);
-        opts.set_manual_acks(true);
         opts.set_inflight(100);
-        let (client, eventloop) = AsyncClient::new(opts, 1024);
+        let (client, eventloop) = AsyncClient::new(opts, MAX_REQUESTS);
         let counters = Arc::new(Counters::default());
-        let (tx, rx) = mpsc::channel(1024);
+        let (tx, rx) = mpsc::unbounded_channel();
         let has_subs = !session.subscribe.is_empty();
         let task = tokio::spawn(drive(eventloop, client.clone(), counters.clone(), tx, session.subscribe));
         Ok(Self { client, counters, incoming: has_subs.then_some(rx), task })
@@ -113,12 +127,14 @@ impl MqttClient {
     /// Next subscribed message; `None` when the client was built without subscriptions or
     /// the connection task stopped.
     pub async fn recv(&mut self) -> Option<Message> {
-        self.incoming.as_mut()?.recv().await
+        let msg = self.incoming.as_mut()?.recv().await?;
+        self.counters.backlog.fetch_sub(1, Ordering::SeqCst);
+        Some(msg)
     }
 
-    /// Acknowledge a received message to the broker (after storing it).
-    pub async fn ack(&self, msg: &Message) -> Result<(), MqttError> {
-        Ok(self.client.ack(&msg.publish).await?)
+    /// Received messages not yet taken by [`recv`](Self::recv).
+    pub fn backlog(&self) -> u64 {
+        self.counters.backlog.load(Ordering::SeqCst)
     }
 
     /// Disconnect cleanly and stop the connection task.
@@ -132,7 +148,7 @@ async fn drive(
     mut eventloop: EventLoop,
     client: AsyncClient,
     counters: Arc<Counters>,
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::UnboundedSender<Message>,
     subscribe: Vec<String>,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -157,9 +173,18 @@ async fn drive(
                 counters.changed.notify_waiters();
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let msg = Message { topic: p.topic.clone(), payload: p.payload.clone(), publish: p };
-                if tx.send(msg).await.is_err() {
-                    tracing::debug!("receiver gone; message left unacknowledged");
+                let msg = Message { topic: p.topic.to_string(), payload: p.payload };
+                // Counted before it is sent, so `recv` never takes the count below zero.
+                let backlog = counters.backlog.fetch_add(1, Ordering::SeqCst) + 1;
+                if tx.send(msg).is_err() {
+                    counters.backlog.fetch_sub(1, Ordering::SeqCst);
+                    tracing::debug!("receiver gone; message dropped");
+                }
+                if backlog >= MAX_BACKLOG {
+                    tracing::debug!(backlog = MAX_BACKLOG, "consumer behind; pausing reads");
+                    while counters.backlog.load(Ordering::SeqCst) >= MAX_BACKLOG / 2 && !tx.is_closed() {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
                 }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {

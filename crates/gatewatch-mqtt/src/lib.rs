@@ -1,9 +1,9 @@
 //! MQTT adapter (rumqttc), and a local Mosquitto for the demo and tests.
 //!
 //! - [`client::MqttClient`]: QoS 1 publishing that knows what the broker has acknowledged,
-//!   and QoS 1 subscribing with manual acks: the caller acks a message only after it has
-//!   stored it, so a crash before that gets it redelivered. Reconnects by itself and
-//!   subscribes again after every connect.
+//!   and QoS 1 subscribing with a bounded backlog (past it, reads pause and TCP pushes back).
+//!   Reconnects by itself and subscribes again after every connect. Delivery beyond one hop
+//!   is the edge spool's job (end-to-end acks), not this client's.
 //! - [`broker::Mosquitto`]: a real broker process on a free port that can be stopped and
 //!   restarted (demo, tests).
 
