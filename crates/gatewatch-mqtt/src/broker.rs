@@ -10,8 +10,16 @@ use crate::MqttError;
 
 pub struct Mosquitto {
     port: u16,
+    tls_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
+}
+
+fn free_port() -> Result<u16, MqttError> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| MqttError::Broker(format!("no free port: {e}")))
 }
 
 /// `mosquitto` from PATH or Debian's /usr/sbin.
@@ -27,21 +35,53 @@ fn binary() -> Result<PathBuf, MqttError> {
 impl Mosquitto {
     /// Start a broker on a free port of 127.0.0.1, anonymous, loopback only.
     pub fn start() -> Result<Self, MqttError> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| MqttError::Broker(format!("no free port: {e}")))?;
+        Self::start_with(None)
+    }
+
+    /// Start a broker secured like `deploy/mosquitto/gatewatch.conf`: no anonymous clients,
+    /// the password file and ACL of `secrets` (made by `deploy/mosquitto/make-secrets.sh`),
+    /// a plain listener on 127.0.0.1 and a TLS listener with the broker certificate.
+    pub fn start_secured(secrets: &std::path::Path) -> Result<Self, MqttError> {
+        Self::start_with(Some(secrets))
+    }
+
+    fn start_with(secrets: Option<&std::path::Path>) -> Result<Self, MqttError> {
+        let port = free_port()?;
         let dir = std::env::temp_dir().join(format!("gatewatch-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| MqttError::Broker(e.to_string()))?;
-        let conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             max_packet_size {}\nmax_queued_messages 100000\nlog_dest stderr\nlog_type error\nlog_type warning\n",
-            crate::MAX_PACKET_BYTES + 1024
+        // The broker refuses packets over the clients' limit, so none can reach (and
+        // disconnect) a gatewatch client.
+        let common = format!(
+            "persistence false\nmax_packet_size {}\nmax_queued_messages 100000\n\
+             log_dest stderr\nlog_type error\nlog_type warning\n",
+            crate::MAX_PACKET_BYTES
         );
+        let (conf, tls_port) = match secrets {
+            None => (format!("listener {port} 127.0.0.1\nallow_anonymous true\n{common}"), None),
+            Some(s) => {
+                let tls_port = free_port()?;
+                let s = s.display();
+                // Mosquitto started as root switches to user `mosquitto`, which could not read
+                // the test's secrets (mode 600); `user root` keeps it as is (and means nothing
+                // when the tests do not run as root).
+                let conf = format!(
+                    "user root\nper_listener_settings false\nallow_anonymous false\npassword_file {s}/passwd\nacl_file {s}/acl\n\
+                     listener {port} 127.0.0.1\n\
+                     listener {tls_port} 127.0.0.1\ncafile {s}/ca.crt\ncertfile {s}/server.crt\nkeyfile {s}/server.key\n\
+                     tls_version tlsv1.2\n{common}"
+                );
+                (conf, Some(tls_port))
+            }
+        };
         std::fs::write(dir.join("mosquitto.conf"), conf).map_err(|e| MqttError::Broker(e.to_string()))?;
-        let mut broker = Self { port, dir, child: None };
+        let mut broker = Self { port, tls_port, dir, child: None };
         broker.restart()?;
         Ok(broker)
+    }
+
+    /// The TLS listener's port (secured brokers only).
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     pub fn port(&self) -> u16 {
@@ -61,7 +101,8 @@ impl Mosquitto {
             .map_err(|e| MqttError::Broker(format!("could not start: {e}")))?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        let ports = [Some(self.port), self.tls_port];
+        while ports.iter().flatten().any(|p| TcpStream::connect(("127.0.0.1", *p)).is_err()) {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 return Err(MqttError::Broker(format!("exited at start with {status}")));
             }

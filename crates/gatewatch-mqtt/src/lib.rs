@@ -33,7 +33,8 @@ pub enum MqttError {
     Tls(String),
 }
 
-pub(crate) fn options(cfg: &MqttConfig, default_id: &str) -> Result<MqttOptions, MqttError> {
+/// rumqttc options for a config: client id, keep-alive, packet limits, credentials, TLS.
+pub fn options(cfg: &MqttConfig, default_id: &str) -> Result<MqttOptions, MqttError> {
     let id = cfg.client_id.clone().unwrap_or_else(|| default_id.to_string());
     let mut o = MqttOptions::new(id, cfg.host.clone(), cfg.port);
     o.set_keep_alive(Duration::from_secs(cfg.keep_alive_s.max(5)));
