@@ -138,6 +138,22 @@ async fn ten_thousand_bad_payloads_among_ten_thousand_good_ones() {
     rogue.flush(Duration::from_secs(30)).await.unwrap();
     rogue.disconnect().await;
 
+    // A poison message: bigger than any gatewatch client accepts. The broker refuses it (and
+    // drops its sender), so it can never reach the aggregator and force a reconnect loop.
+    let mut opts = rumqttc::MqttOptions::new("poisoner", "127.0.0.1", broker.port());
+    opts.set_max_packet_size(8 << 20, 8 << 20);
+    let (poisoner, mut poison_loop) = rumqttc::AsyncClient::new(opts, 10);
+    poisoner.publish(good_topic.clone(), rumqttc::QoS::AtLeastOnce, false, vec![b'x'; 3 << 20]).await.unwrap();
+    let poisoned = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if poison_loop.poll().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(poisoned.is_ok(), "the broker dropped the poisoner");
+
     let mut last = std::time::Instant::now();
     eventually(PATIENCE, "20,000 messages handled", || {
         let s = counters.snapshot();
@@ -152,9 +168,36 @@ async fn ten_thousand_bad_payloads_among_ten_thousand_good_ones() {
     let ingest = aggregator.stop().await;
     eprintln!("ingest: {ingest:?}");
     assert_eq!(ingest.stored, 10_000);
+    assert_eq!(ingest.connects, 1, "no reconnect: nothing bad reached the connection");
     assert_eq!(ingest.rejected, expected, "every bad payload counted under its reason");
     let stored: HashSet<String> = stored_ids(&store).await.into_iter().collect();
     assert_eq!(stored, good_ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_event_is_refused_at_the_edge_without_taking_a_seq() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start().unwrap();
+    let aggregator = RunningAggregator::start(aggregator_config(broker.port(), &dir.path().join("agg.db"))).await;
+    let cfg = edge_config("north", "gate-8", broker.port(), &dir.path().join("spool"));
+    let spool = gatewatch_edge::spool::Spool::open(&cfg.spool).unwrap();
+    let mqtt = gatewatch_edge::connect(&cfg).unwrap();
+    let publisher = gatewatch_edge::Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let mut huge = synthetic_event("north", "gate-8", "cam", 1);
+    huge.body = gatewatch_core::event::EventBody::CameraOffline {
+        reason: "x".repeat(gatewatch_edge::publisher::MAX_EVENT_BYTES),
+    };
+    tx.send(synthetic_event("north", "gate-8", "cam", 0)).await.unwrap();
+    tx.send(huge).await.unwrap();
+    tx.send(synthetic_event("north", "gate-8", "cam", 2)).await.unwrap();
+    drop(tx);
+    let delivered = publisher.run(rx, Duration::from_secs(30)).await;
+    let store = aggregator.store.clone();
+    aggregator.stop().await;
+    assert_eq!((delivered.spooled, delivered.refused, delivered.unacked), (2, 1, 0));
+    assert_eq!(store.seqs("north", "gate-8").await.unwrap(), vec![1, 2], "the refused event took no seq");
 }
 
 /// The `i`-th bad payload: a rotation of the ways a payload can be wrong.

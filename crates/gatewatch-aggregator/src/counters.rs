@@ -10,6 +10,7 @@ pub struct IngestCounters {
     stored: AtomicU64,
     duplicates: AtomicU64,
     alerts: AtomicU64,
+    connects: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -20,6 +21,8 @@ pub struct IngestSnapshot {
     pub stored: u64,
     pub duplicates: u64,
     pub alerts: u64,
+    /// MQTT connections made (1 when the broker never went away).
+    pub connects: u64,
     pub rejected: BTreeMap<&'static str, u64>,
 }
 
@@ -44,6 +47,9 @@ impl IngestCounters {
     pub(crate) fn duplicate(&self) {
         self.duplicates.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn set_connects(&self, n: u64) {
+        self.connects.store(n, Ordering::Relaxed);
+    }
     pub(crate) fn alert(&self) {
         self.alerts.fetch_add(1, Ordering::Relaxed);
     }
@@ -63,6 +69,7 @@ impl IngestCounters {
             stored: self.stored.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             alerts: self.alerts.load(Ordering::Relaxed),
+            connects: self.connects.load(Ordering::Relaxed),
             rejected: self.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }

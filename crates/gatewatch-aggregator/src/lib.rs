@@ -105,7 +105,10 @@ impl Aggregator {
                         self.handle(&mqtt, &msg).await;
                     }
                 }
-                _ = tick.tick() => self.publish_acks(&mqtt).await,
+                _ = tick.tick() => {
+                    self.counters.set_connects(mqtt.connects());
+                    self.publish_acks(&mqtt).await;
+                }
             }
         }
         self.publish_acks(&mqtt).await;
