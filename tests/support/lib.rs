@@ -153,6 +153,9 @@ impl RunningAggregator {
         let (counters, store) = (aggregator.counters(), aggregator.store());
         let (stop, rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(aggregator.run(rx));
+        // Messages published before the broker has the subscription go nowhere (edges replay
+        // them; a test's raw publisher would not): start once the aggregator listens.
+        eventually(PATIENCE, "the aggregator to subscribe", || counters.snapshot().subscribed).await;
         Self { counters, store, stop, task }
     }
 

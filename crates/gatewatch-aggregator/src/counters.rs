@@ -11,6 +11,7 @@ pub struct IngestCounters {
     duplicates: AtomicU64,
     alerts: AtomicU64,
     connects: AtomicU64,
+    subscribed: std::sync::atomic::AtomicBool,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -23,6 +24,8 @@ pub struct IngestSnapshot {
     pub alerts: u64,
     /// MQTT connections made (1 when the broker never went away).
     pub connects: u64,
+    /// The broker has acknowledged the aggregator's subscriptions on the current connection.
+    pub subscribed: bool,
     pub rejected: BTreeMap<&'static str, u64>,
 }
 
@@ -47,8 +50,9 @@ impl IngestCounters {
     pub(crate) fn duplicate(&self) {
         self.duplicates.fetch_add(1, Ordering::Relaxed);
     }
-    pub(crate) fn set_connects(&self, n: u64) {
-        self.connects.store(n, Ordering::Relaxed);
+    pub(crate) fn set_link(&self, connects: u64, subscribed: bool) {
+        self.connects.store(connects, Ordering::Relaxed);
+        self.subscribed.store(subscribed, Ordering::Relaxed);
     }
     pub(crate) fn alert(&self) {
         self.alerts.fetch_add(1, Ordering::Relaxed);
@@ -70,6 +74,7 @@ impl IngestCounters {
             duplicates: self.duplicates.load(Ordering::Relaxed),
             alerts: self.alerts.load(Ordering::Relaxed),
             connects: self.connects.load(Ordering::Relaxed),
+            subscribed: self.subscribed.load(Ordering::Relaxed),
             rejected: self.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }

