@@ -98,6 +98,8 @@ pub struct Spool {
     active: Option<File>,
     acked: u64,
     next_seq: u64,
+    /// Entries with seq > acked (kept, not counted on every call: the publisher asks often).
+    live: u64,
     stats: SpoolStats,
     unsynced: bool,
     last_sync: Instant,
@@ -147,10 +149,12 @@ impl Spool {
             active: None,
             acked,
             next_seq: max_seq + 1,
+            live: 0,
             stats,
             unsynced: false,
             last_sync: Instant::now(),
         };
+        spool.live = spool.count_between(acked, u64::MAX);
         spool.collect_acked().map_err(io_err)?;
         tracing::info!(dir = %spool.dir.display(), acked, next_seq = spool.next_seq, unacked = spool.unacked(),
             bytes = spool.bytes(), "spool opened");
@@ -180,7 +184,16 @@ impl Spool {
 
     /// Events held and not yet acknowledged.
     pub fn unacked(&self) -> u64 {
-        self.segments.iter().flat_map(|s| &s.entries).filter(|e| e.seq > self.acked).count() as u64
+        self.live
+    }
+
+    /// Entries held with `lo < seq <= hi` (entries are sorted by seq within and across segments).
+    fn count_between(&self, lo: u64, hi: u64) -> u64 {
+        self.segments
+            .iter()
+            .filter(|s| s.entries.first().is_some_and(|f| f.seq <= hi) && s.entries.last().is_some_and(|l| l.seq > lo))
+            .map(|s| (s.entries.partition_point(|e| e.seq <= hi) - s.entries.partition_point(|e| e.seq <= lo)) as u64)
+            .sum()
     }
 
     /// The oldest seq still held unacknowledged, or the next to be produced.
@@ -226,6 +239,7 @@ impl Spool {
         seg.bytes += rec.len() as u64;
         self.next_seq += 1;
         self.stats.appended += 1;
+        self.live += 1;
         self.unsynced = true;
         Ok(seq)
     }
@@ -281,9 +295,9 @@ impl Spool {
         if seq <= self.acked {
             return Ok(());
         }
-        let newly =
-            self.segments.iter().flat_map(|s| &s.entries).filter(|e| e.seq > self.acked && e.seq <= seq).count();
-        self.stats.acked += newly as u64;
+        let newly = self.count_between(self.acked, seq);
+        self.stats.acked += newly;
+        self.live -= newly;
         self.acked = seq;
         let tmp = self.dir.join("acked.tmp");
         let write = || -> io::Result<()> {
@@ -315,6 +329,7 @@ impl Spool {
             let seg = self.segments.pop_front().expect("checked");
             let lost = seg.entries.iter().filter(|e| e.seq > self.acked).count() as u64;
             self.stats.dropped_old += lost;
+            self.live -= lost;
             std::fs::remove_file(&seg.path).map_err(|e| self.io(e))?;
         }
         // First strip routine events from the oldest closed segments, then drop the oldest whole.
@@ -328,7 +343,9 @@ impl Spool {
         }
         while self.bytes() > self.cfg.max_bytes && self.segments.len() > 1 {
             let seg = self.segments.pop_front().expect("checked");
-            self.stats.dropped_important += seg.entries.iter().filter(|e| e.seq > self.acked).count() as u64;
+            let lost = seg.entries.iter().filter(|e| e.seq > self.acked).count() as u64;
+            self.stats.dropped_important += lost;
+            self.live -= lost;
             std::fs::remove_file(&seg.path).map_err(|e| self.io(e))?;
         }
         let dropped = self.stats.dropped() - before;
@@ -373,6 +390,7 @@ impl Spool {
         let path = seg.path.clone();
         std::fs::rename(&tmp, &path).map_err(|e| self.io(e))?;
         self.stats.dropped_routine += dropped;
+        self.live -= dropped;
         let seg = &mut self.segments[i];
         seg.entries = kept;
         seg.bytes = offset;
@@ -437,6 +455,11 @@ mod tests {
         SpoolConfig { dir: dir.to_path_buf(), max_bytes: 4 * SEGMENT_BYTES, ..Default::default() }
     }
 
+    /// The unacknowledged count, the slow way.
+    fn brute(s: &Spool) -> u64 {
+        s.segments.iter().flat_map(|g| &g.entries).filter(|e| e.seq > s.acked).count() as u64
+    }
+
     fn fill(spool: &mut Spool, n: usize, size: usize) {
         for i in 0..n {
             let routine = i % 2 == 0;
@@ -459,6 +482,7 @@ mod tests {
         assert_eq!(recs[0].topic, "t/x");
         s.ack(10).unwrap();
         assert_eq!((s.unacked(), s.floor()), (0, 11));
+        assert_eq!(brute(&s), 0);
         drop(s);
         let s = Spool::open(&cfg(dir.path())).unwrap();
         assert_eq!(s.next_seq(), 11, "the written segment is kept, so seq continues");
@@ -514,6 +538,9 @@ mod tests {
         assert_eq!(st.dropped_important, 0, "routine events alone made enough room: {st:?}");
         let kept = s.read_after(0, 1000).unwrap();
         assert_eq!(kept.len() as u64 + st.dropped(), 600);
+        assert_eq!(s.unacked(), brute(&s));
+        s.ack(300).unwrap();
+        assert_eq!(s.unacked(), brute(&s));
         assert!(kept.windows(2).all(|w| w[0].seq < w[1].seq));
         // Now only important events: the oldest go whole.
         for _ in 0..400 {
@@ -525,6 +552,8 @@ mod tests {
         assert!(s.floor() > 1, "floor tells the aggregator what is gone");
         let kept = s.read_after(0, 10_000).unwrap();
         assert_eq!(kept.last().unwrap().seq, 1000, "newest events are kept");
+        assert_eq!(s.unacked(), brute(&s));
+        assert_eq!(s.unacked(), kept.len() as u64);
         drop(s);
         let s = Spool::open(&cfg(dir.path())).unwrap();
         assert_eq!(s.next_seq(), 1001);
