@@ -33,6 +33,8 @@ pub struct CameraReport {
     pub plates: u64,
     /// Times a live source was rebuilt after an error, end or silence.
     pub restarts: u64,
+    /// Wall-clock seconds from the first frame to the last (benchmarks: frames expected).
+    pub streamed_s: f64,
     /// Why the camera stopped: "end of stream", "stopped", or the error.
     pub ended_by: String,
 }
@@ -102,6 +104,7 @@ impl CameraWorker {
         let mut backoff = Duration::from_secs(1);
         let mut retry_at = Instant::now();
         let mut last_time = Utc::now();
+        let mut first_frame: Option<Instant> = None;
         let ended_by = loop {
             if self.stop.load(Ordering::SeqCst) {
                 break "stopped".to_string();
@@ -140,6 +143,7 @@ impl CameraWorker {
                         self.emit(frame.captured_at, body);
                     }
                     last_frame = Instant::now();
+                    stream.report.streamed_s = first_frame.get_or_insert(last_frame).elapsed().as_secs_f64();
                     last_time = frame.captured_at;
                     self.on_frame(&mut stream, &frame);
                     continue;

@@ -167,6 +167,13 @@ impl FrameSource {
         self.live
     }
 
+    /// Frames per second the stream declares, once it has negotiated.
+    pub fn framerate(&self) -> Option<f64> {
+        let caps = self.sink.static_pad("sink")?.current_caps()?;
+        let fps = gst_video::VideoInfo::from_caps(&caps).ok()?.fps();
+        (fps.numer() > 0 && fps.denom() > 0).then(|| fps.numer() as f64 / fps.denom() as f64)
+    }
+
     /// Wait up to `timeout` for the next frame.
     pub fn next(&mut self, timeout: Duration) -> Result<Pulled, MediaError> {
         if let Some(err) = self.bus_error() {

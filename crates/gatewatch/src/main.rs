@@ -1,5 +1,6 @@
 //! `gatewatch`: one binary, a subcommand per role. It only wires the crates together.
 
+mod bench;
 mod demo;
 mod desk;
 mod eval;
@@ -46,6 +47,9 @@ enum Command {
         #[arg(long, num_args = 0..=1, default_missing_value = "0.7")]
         plates: Option<f32>,
     },
+    /// Frames per second, measured: decode-only, inference-only and end to end with 1..N
+    /// streams, latency, CPU and memory; a table and, with --json, a file.
+    Bench(bench::BenchArgs),
     /// Check configuration files; every error is reported. The kind is taken from the content
     /// (an edge file has `cameras`).
     CheckConfig {
@@ -107,6 +111,7 @@ fn run() -> anyhow::Result<()> {
             Command::Aggregator { config } => run_aggregator(&config).await,
             Command::Demo { clip, db, plates } => demo::run(clip, db, plates).await,
             Command::CheckConfig { files } => check_config(&files),
+            Command::Bench(args) => bench::run(args).await,
             Command::Alerts { db, action } => desk::run(&db, action).await,
             Command::Lists { db, action } => lists::run(&db, action).await,
             Command::Eval { what: EvalWhat::Plates(args) } => eval::run(args),

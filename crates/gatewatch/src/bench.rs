@@ -1,0 +1,323 @@
+//! `gatewatch bench`: frames per second as measured, beside their ceilings, in one run.
+//!
+//! Phases, each on the same clip and model, one after another:
+//!
+//! 1. **decode-only**: GStreamer to the RGB appsink, as fast as it goes;
+//! 2. **inference-only**: the detector (preprocess + ONNX Runtime + decode/NMS) on frames
+//!    decoded beforehand, with the edge's thread settings;
+//! 3. **end to end, one stream, every frame inferred**: the real edge worker (decode, detect,
+//!    track, zones, events into the fsynced spool), the file as fast as it goes;
+//! 4. **end to end, N streams** at `--detect-fps` each, every stream the clip at its native
+//!    rate (like a camera): frames delivered against frames the clip had, and frame-to-event
+//!    latency (capture time to the event's spool append).
+//!
+//! CPU is process CPU time over wall time (100 % = one core); RSS is read from /proc.
+//! No broker is needed: events stay in a temporary spool, as they would with the broker away.
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use gatewatch_core::config::{CameraConfig, EdgeConfig, SpoolConfig};
+use gatewatch_media::{FrameSource, Pulled, SourceOptions};
+use gatewatch_vision::Detector;
+use serde::Serialize;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Clip to play (default media/vtest.avi).
+    #[arg(long, default_value = "media/vtest.avi")]
+    clip: String,
+    /// Edge config to take model, thread and tracker settings from.
+    #[arg(long, default_value = "deploy/demo-edge.toml")]
+    config: PathBuf,
+    /// Stream counts for the multi-stream phase.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    streams: Vec<usize>,
+    /// Detections per second per stream in the multi-stream phase.
+    #[arg(long, default_value_t = 5.0)]
+    detect_fps: f64,
+    /// Seconds each multi-stream run lasts.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Frames for the inference-only phase.
+    #[arg(long, default_value_t = 200)]
+    inference_frames: usize,
+    /// Write the results here as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Phase {
+    name: String,
+    streams: usize,
+    frames: u64,
+    seconds: f64,
+    fps: f64,
+    /// Frames per second per stream the clip would deliver (multi-stream phases).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    native_fps: Option<f64>,
+    /// Frames the source had but the worker never got, in percent of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped_pct: Option<f64>,
+    inferred: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<Latency>,
+    cpu_pct: f64,
+    rss_mib: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Latency {
+    events: usize,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    clip: String,
+    model: String,
+    cores: usize,
+    onnx_threads: usize,
+    phases: Vec<Phase>,
+}
+
+/// Process CPU seconds so far (user + system), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat; here indices 11 and 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn rss_mib(field: &str) -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Measures one phase: wall time and CPU between `start` and `finish`.
+struct Meter {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Meter {
+    fn start() -> Self {
+        Self { wall: Instant::now(), cpu: cpu_seconds() }
+    }
+    fn finish(&self, name: &str, streams: usize, frames: u64, inferred: u64) -> Phase {
+        let seconds = self.wall.elapsed().as_secs_f64();
+        Phase {
+            name: name.into(),
+            streams,
+            frames,
+            seconds,
+            fps: frames as f64 / seconds,
+            native_fps: None,
+            dropped_pct: None,
+            inferred,
+            latency_ms: None,
+            cpu_pct: 100.0 * (cpu_seconds() - self.cpu) / seconds,
+            rss_mib: rss_mib("VmRSS:"),
+        }
+    }
+}
+
+fn progress(what: &str) {
+    eprintln!("[bench] {what}");
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
+    let base =
+        EdgeConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {}", args.config.display(), e.join("; ")))?;
+    gatewatch_media::init()?;
+    let mut phases = Vec::new();
+
+    progress("decode-only: GStreamer to appsink, as fast as it goes");
+    let meter = Meter::start();
+    let mut source = FrameSource::open("bench", &args.clip, &SourceOptions { realtime: false })?;
+    let (mut frames, mut keep) = (0u64, Vec::new());
+    let native_fps = loop {
+        match source.next(Duration::from_secs(5))? {
+            Pulled::Frame(f) => {
+                frames += 1;
+                if keep.len() < 64 {
+                    keep.push(f);
+                }
+            }
+            Pulled::Timeout => continue,
+            Pulled::Eos => break source.framerate(),
+        }
+    };
+    drop(source);
+    phases.push(meter.finish("decode-only", 1, frames, 0));
+    let clip_frames = frames;
+    let native_fps = native_fps.unwrap_or(10.0);
+
+    progress(&format!("inference-only: {} detections on frames decoded beforehand", args.inference_frames));
+    let mut detector = Detector::new(&base.vision)?;
+    let first = &keep[0];
+    detector.detect(&first.rgb, first.width, first.height)?; // warm-up, not counted
+    let meter = Meter::start();
+    for i in 0..args.inference_frames {
+        let f = &keep[i % keep.len()];
+        detector.detect(&f.rgb, f.width, f.height)?;
+    }
+    let n = args.inference_frames as u64;
+    phases.push(meter.finish("inference-only", 1, n, n));
+    drop(detector);
+    drop(keep);
+
+    progress("end to end, 1 stream, every frame inferred, file as fast as it goes");
+    let (phase, _) = edge_run(&base, &args.clip, 1, 1000.0, false, None).await?;
+    // A file decoded faster than real time has no meaningful capture time: no latency here.
+    phases.push(Phase { name: "e2e every frame".into(), latency_ms: None, ..phase });
+
+    for &n in &args.streams {
+        progress(&format!(
+            "end to end, {n} stream(s) at native {native_fps:.0} fps, {} detect-fps each, {} s",
+            args.detect_fps, args.seconds
+        ));
+        let (mut phase, report) = edge_run(&base, &args.clip, n, args.detect_fps, true, Some(args.seconds)).await?;
+        // Frames each camera's clip had between its first and last delivered frame.
+        let expected: f64 =
+            report.cameras.iter().map(|c| (c.streamed_s * native_fps + 1.0).min(clip_frames as f64)).sum();
+        phase.native_fps = Some(native_fps);
+        phase.dropped_pct = Some((100.0 * (1.0 - report.frames_decoded() as f64 / expected)).max(0.0));
+        phases.push(Phase { name: format!("e2e {n} streams"), ..phase });
+    }
+
+    let report = Report {
+        clip: args.clip.clone(),
+        model: base.vision.model.display().to_string(),
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        onnx_threads: base.vision.intra_threads,
+        phases,
+    };
+    print_table(&report);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+        println!("JSON written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// Run the edge worker on `streams` copies of the clip; returns the phase and its report.
+async fn edge_run(
+    base: &EdgeConfig,
+    clip: &str,
+    streams: usize,
+    detect_fps: f64,
+    realtime: bool,
+    seconds: Option<f64>,
+) -> anyhow::Result<(Phase, gatewatch_edge::EdgeReport)> {
+    let spool_dir = tempfile::tempdir()?;
+    let mut cfg = base.clone();
+    cfg.plates.enabled = false;
+    cfg.mqtt.port = free_port()?; // no broker: events stay in the spool, as with the broker away
+    cfg.spool = SpoolConfig { dir: spool_dir.path().join("spool"), ..Default::default() };
+    let template = base.cameras.first().cloned().context("the config has no camera")?;
+    cfg.cameras = (0..streams)
+        .map(|i| CameraConfig { id: format!("cam{i}"), uri: clip.into(), detect_fps, realtime, ..template.clone() })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Some(s) = seconds {
+        let flag = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(s)).await;
+            flag.store(true, Ordering::SeqCst);
+        });
+    }
+    let meter = Meter::start();
+    let report = gatewatch_edge::run(cfg.clone(), stop, Duration::ZERO).await?;
+    let mut phase = meter.finish("e2e", streams, report.frames_decoded(), report.frames_inferred());
+    phase.latency_ms = latency(&cfg.spool)?;
+    Ok((phase, report))
+}
+
+/// Capture-to-spool latency of every event in the spool.
+fn latency(spool: &SpoolConfig) -> anyhow::Result<Option<Latency>> {
+    let mut s = gatewatch_edge::spool::Spool::open(spool)?;
+    let mut ms: Vec<f64> = Vec::new();
+    let mut after = 0;
+    loop {
+        let batch = s.read_after(after, 10_000)?;
+        let Some(last) = batch.last() else { break };
+        after = last.seq;
+        for r in &batch {
+            if let Ok(ev) = gatewatch_core::event::Event::decode(&r.payload, usize::MAX)
+                && !matches!(ev.body, gatewatch_core::event::EventBody::CameraOffline { .. })
+            {
+                ms.push((r.written_ms - ev.captured_at.timestamp_millis()) as f64);
+            }
+        }
+    }
+    if ms.is_empty() {
+        return Ok(None);
+    }
+    ms.sort_by(f64::total_cmp);
+    let q = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
+    Ok(Some(Latency { events: ms.len(), p50: q(0.5), p95: q(0.95), p99: q(0.99) }))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn print_table(r: &Report) {
+    println!();
+    println!(
+        "gatewatch bench: {} with {}, {} cores, ONNX Runtime threads {}",
+        r.clip, r.model, r.cores, r.onnx_threads
+    );
+    println!(
+        "{:<18} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8} {:>24} {:>6} {:>7}",
+        "phase",
+        "streams",
+        "frames",
+        "fps",
+        "inferred",
+        "inf/s",
+        "dropped",
+        "latency p50/p95/p99 ms",
+        "CPU%",
+        "RSS MiB"
+    );
+    for p in &r.phases {
+        let lat = p.latency_ms.map(|l| format!("{:.0}/{:.0}/{:.0}", l.p50, l.p95, l.p99)).unwrap_or_else(|| "-".into());
+        let dropped = p.dropped_pct.map(|d| format!("{d:.1}%")).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<18} {:>7} {:>8} {:>8.1} {:>9} {:>8.1} {:>8} {:>24} {:>6.0} {:>7.0}",
+            p.name,
+            p.streams,
+            p.frames,
+            p.fps,
+            p.inferred,
+            p.inferred as f64 / p.seconds,
+            dropped,
+            lat,
+            p.cpu_pct,
+            p.rss_mib
+        );
+    }
+    let fps = |name: &str| r.phases.iter().find(|p| p.name == name).map(|p| p.fps);
+    if let (Some(e2e), Some(inf)) = (fps("e2e every frame"), fps("inference-only")) {
+        println!("end-to-end / inference-only (one stream, every frame inferred): {:.2}", e2e / inf);
+    }
+    println!("peak RSS of this process: {:.0} MiB", rss_mib("VmHWM:"));
+}
