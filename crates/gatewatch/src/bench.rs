@@ -49,6 +49,9 @@ pub struct BenchArgs {
     /// Write the results here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Python for the peer baseline (benches/python_peer.py); made by benches/setup-peer.sh.
+    #[arg(long, default_value = "benches/.venv/bin/python")]
+    peer_python: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +71,7 @@ struct Phase {
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<Latency>,
     cpu_pct: f64,
+    /// This process's resident memory at the end of the phase (0: not measured).
     rss_mib: f64,
 }
 
@@ -202,6 +206,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         phases.push(Phase { name: format!("e2e {n} streams"), ..phase });
     }
 
+    match peer(&args, &base) {
+        Ok(mut p) => phases.append(&mut p),
+        Err(e) => progress(&format!("Python peer skipped: {e:#}")),
+    }
+
     let report = Report {
         clip: args.clip.clone(),
         model: base.vision.model.display().to_string(),
@@ -275,6 +284,52 @@ fn latency(spool: &SpoolConfig) -> anyhow::Result<Option<Latency>> {
     Ok(Some(Latency { events: ms.len(), p50: q(0.5), p95: q(0.95), p99: q(0.99) }))
 }
 
+/// The Python peer on the same clip, model and thread count: its end-to-end and
+/// inference-only phases.
+fn peer(args: &BenchArgs, base: &EdgeConfig) -> anyhow::Result<Vec<Phase>> {
+    if !args.peer_python.exists() {
+        anyhow::bail!("{} not found (run benches/setup-peer.sh)", args.peer_python.display());
+    }
+    progress("Python peer: OpenCV decode + onnxruntime, every frame");
+    let out = std::process::Command::new(&args.peer_python)
+        .arg("benches/python_peer.py")
+        .args(["--clip", &args.clip, "--model"])
+        .arg(&base.vision.model)
+        .args(["--threads", &base.vision.intra_threads.max(1).to_string()])
+        .args(["--inference-frames", &args.inference_frames.to_string()])
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!("python_peer.py failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    #[derive(serde::Deserialize)]
+    struct Run {
+        frames: u64,
+        seconds: f64,
+        fps: f64,
+        cpu_pct: f64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Out {
+        e2e: Run,
+        inference_only: Run,
+    }
+    let o: Out = serde_json::from_slice(&out.stdout)?;
+    let phase = |name: &str, r: Run| Phase {
+        name: name.into(),
+        streams: 1,
+        frames: r.frames,
+        seconds: r.seconds,
+        fps: r.fps,
+        native_fps: None,
+        dropped_pct: None,
+        inferred: r.frames,
+        latency_ms: None,
+        cpu_pct: r.cpu_pct,
+        rss_mib: 0.0,
+    };
+    Ok(vec![phase("python inference", o.inference_only), phase("python e2e", o.e2e)])
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -301,8 +356,9 @@ fn print_table(r: &Report) {
     for p in &r.phases {
         let lat = p.latency_ms.map(|l| format!("{:.0}/{:.0}/{:.0}", l.p50, l.p95, l.p99)).unwrap_or_else(|| "-".into());
         let dropped = p.dropped_pct.map(|d| format!("{d:.1}%")).unwrap_or_else(|| "-".into());
+        let rss = if p.rss_mib > 0.0 { format!("{:.0}", p.rss_mib) } else { "-".into() };
         println!(
-            "{:<18} {:>7} {:>8} {:>8.1} {:>9} {:>8.1} {:>8} {:>24} {:>6.0} {:>7.0}",
+            "{:<18} {:>7} {:>8} {:>8.1} {:>9} {:>8.1} {:>8} {:>24} {:>6.0} {:>7}",
             p.name,
             p.streams,
             p.frames,
@@ -312,12 +368,15 @@ fn print_table(r: &Report) {
             dropped,
             lat,
             p.cpu_pct,
-            p.rss_mib
+            rss
         );
     }
     let fps = |name: &str| r.phases.iter().find(|p| p.name == name).map(|p| p.fps);
     if let (Some(e2e), Some(inf)) = (fps("e2e every frame"), fps("inference-only")) {
         println!("end-to-end / inference-only (one stream, every frame inferred): {:.2}", e2e / inf);
+    }
+    if let (Some(e2e), Some(peer)) = (fps("e2e every frame"), fps("python e2e")) {
+        println!("end-to-end / Python peer end-to-end: {:.2}", e2e / peer);
     }
     println!("peak RSS of this process: {:.0} MiB", rss_mib("VmHWM:"));
 }
