@@ -4,13 +4,19 @@
 #   deploy/cross-aarch64.sh            # -> target/aarch64-unknown-linux-gnu/release/gatewatch
 #
 # Needs: the Rust target aarch64-unknown-linux-gnu (rustup), Debian's cross gcc, and an arm64
-# sysroot of GStreamer's development files (Debian multiarch: libgstreamer1.0-dev:arm64 and
-# friends). ONNX Runtime is loaded at run time (ort load-dynamic): on the board, take
+# sysroot holding GStreamer's and OpenSSL's development files. Not Debian multiarch on the
+# build machine: Debian 12's libgstreamer-plugins-base1.0-dev cannot be installed for amd64
+# and arm64 at once (installing the arm64 one removes the native one and breaks the x86 build).
+# Make the sysroot apart (Debian's debootstrap and qemu-user-static):
+#   debootstrap --arch=arm64 --include=libgstreamer1.0-dev,libgstreamer-plugins-base1.0-dev,libssl-dev \
+#       bookworm "$SYSROOT" http://deb.debian.org/debian
+#   (symlinks in the sysroot are absolute; fix them with: symlinks -cr "$SYSROOT") ONNX Runtime is loaded at run time (ort load-dynamic): on the board, take
 # libonnxruntime.so from the aarch64 `onnxruntime` wheel on PyPI (models/fetch.py does it when run
 # on the board). Every missing piece is named; nothing here runs in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=aarch64-unknown-linux-gnu
+SYSROOT=${SYSROOT:-$PWD/target/aarch64-sysroot}
 missing=0
 
 if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
@@ -25,10 +31,10 @@ if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
   echo "[cross] missing the cross C compiler: apt-get install gcc-aarch64-linux-gnu" >&2
   missing=1
 fi
-if ! PKG_CONFIG_PATH=/usr/lib/aarch64-linux-gnu/pkgconfig pkg-config --exists gstreamer-video-1.0 2>/dev/null; then
-  echo "[cross] missing the arm64 GStreamer development files:" >&2
-  echo "[cross]   dpkg --add-architecture arm64 && apt-get update" >&2
-  echo "[cross]   apt-get install libgstreamer1.0-dev:arm64 libgstreamer-plugins-base1.0-dev:arm64 libssl-dev:arm64" >&2
+PC="$SYSROOT/usr/lib/aarch64-linux-gnu/pkgconfig:$SYSROOT/usr/share/pkgconfig"
+if ! PKG_CONFIG_SYSROOT_DIR=$SYSROOT PKG_CONFIG_LIBDIR=$PC pkg-config --exists gstreamer-video-1.0 openssl 2>/dev/null; then
+  echo "[cross] no arm64 sysroot with GStreamer and OpenSSL development files at $SYSROOT" >&2
+  echo "[cross]   make one as the comment at the top of this script says, or set SYSROOT" >&2
   missing=1
 fi
 if [ "$missing" -ne 0 ]; then
@@ -37,9 +43,10 @@ if [ "$missing" -ne 0 ]; then
 fi
 
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C link-arg=--sysroot=$SYSROOT"
 export PKG_CONFIG_ALLOW_CROSS=1
-export PKG_CONFIG_PATH=/usr/lib/aarch64-linux-gnu/pkgconfig
-export PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig
+export PKG_CONFIG_SYSROOT_DIR=$SYSROOT
+export PKG_CONFIG_LIBDIR=$PC
 cargo build --release --locked --target "$TARGET" -p gatewatch
 file "target/$TARGET/release/gatewatch"
 echo "[cross] copy target/$TARGET/release/gatewatch, models/ and deploy/ to the board; run gatewatch bench there"

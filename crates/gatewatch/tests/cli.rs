@@ -59,3 +59,42 @@ fn demo_prints_loitering_alerts_and_exits_zero() {
     assert!(stdout.contains("795 frames decoded"), "{stdout}");
     assert!(stdout.contains(&format!("alerts raised: {alerts}")), "{stdout}");
 }
+
+/// `gatewatch bench` on a short clip: every phase present, frame counts exact, JSON readable.
+/// (What it measures is not asserted: timing belongs to the benchmark, not to a test.)
+#[test]
+fn bench_runs_every_phase_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.mp4");
+    let frames = (0..30u32).map(|i| {
+        let mut rgb = vec![0u8; 320 * 240 * 3];
+        for (j, px) in rgb.iter_mut().enumerate() {
+            *px = ((j as u32 / 3 + i * 7) % 251) as u8;
+        }
+        rgb
+    });
+    gatewatch_media::clip::write_mp4(&clip, 320, 240, 10, frames).unwrap();
+    let json = dir.path().join("bench.json");
+    let out = gatewatch()
+        .arg("bench")
+        .arg("--clip")
+        .arg(&clip)
+        .args(["--streams", "1,2", "--seconds", "2", "--inference-frames", "4", "--peer-python", "/nonexistent"])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let phases = report["phases"].as_array().unwrap();
+    let get = |name: &str| phases.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} missing"));
+    assert_eq!(get("decode-only")["frames"], 30);
+    assert_eq!(get("inference-only")["inferred"], 4);
+    assert_eq!(get("e2e every frame")["inferred"], 30, "every frame through the detector");
+    for name in ["e2e 1 streams", "e2e 2 streams"] {
+        let p = get(name);
+        assert!(p["frames"].as_u64().unwrap() > 0 && p["dropped_pct"].is_number(), "{p}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Python peer skipped"));
+}
