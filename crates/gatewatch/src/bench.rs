@@ -49,6 +49,9 @@ pub struct BenchArgs {
     /// Write the results here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Events for the aggregator ingest phase (0 skips it).
+    #[arg(long, default_value_t = 20_000)]
+    ingest_events: u64,
     /// Python for the peer baseline (benches/python_peer.py); made by benches/setup-peer.sh.
     #[arg(long, default_value = "benches/.venv/bin/python")]
     peer_python: PathBuf,
@@ -206,6 +209,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         phases.push(Phase { name: format!("e2e {n} streams"), ..phase });
     }
 
+    if args.ingest_events > 0 {
+        progress(&format!("aggregator ingest: {} events through Mosquitto into SQLite, rules on", args.ingest_events));
+        phases.push(ingest(args.ingest_events).await?);
+    }
+
     match peer(&args, &base) {
         Ok(mut p) => phases.append(&mut p),
         Err(e) => progress(&format!("Python peer skipped: {e:#}")),
@@ -282,6 +290,64 @@ fn latency(spool: &SpoolConfig) -> anyhow::Result<Option<Latency>> {
     ms.sort_by(f64::total_cmp);
     let q = |p: f64| ms[((ms.len() - 1) as f64 * p).round() as usize];
     Ok(Some(Latency { events: ms.len(), p50: q(0.5), p95: q(0.95), p99: q(0.99) }))
+}
+
+/// The aggregator storing `n` events from a local Mosquitto into SQLite with the demo's rules:
+/// events per second from the first publish to the last commit.
+async fn ingest(n: u64) -> anyhow::Result<Phase> {
+    use gatewatch_core::config::{AggregatorConfig, MqttConfig};
+    use gatewatch_core::detection::ObjectClass;
+    use gatewatch_core::event::{Event, EventBody, SCHEMA_V1};
+    let dir = tempfile::tempdir()?;
+    let broker = gatewatch_mqtt::broker::Mosquitto::start()?;
+    let mqtt = MqttConfig { port: broker.port(), ..Default::default() };
+    let mut cfg = AggregatorConfig::from_toml(include_str!("../../../deploy/demo-aggregator.toml"))
+        .map_err(|e| anyhow::anyhow!("demo aggregator config: {}", e.join("; ")))?;
+    cfg.mqtt = mqtt.clone();
+    cfg.database.url = format!("sqlite://{}", dir.path().join("ingest.db").display());
+    let aggregator = gatewatch_aggregator::Aggregator::new(cfg).await?;
+    let counters = aggregator.counters();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(aggregator.run(stop_rx));
+    let publisher = gatewatch_mqtt::MqttClient::connect(&mqtt, "bench-gate", Default::default())?;
+    let ready = Instant::now() + Duration::from_secs(30);
+    while !(counters.snapshot().subscribed && publisher.is_connected()) {
+        anyhow::ensure!(Instant::now() < ready, "aggregator or publisher not connected to the local broker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let topic = gatewatch_core::topic::events_topic("bench", "gate", "cam");
+    let start = chrono::Utc::now();
+    let meter = Meter::start();
+    for i in 0..n {
+        let track = i / 3;
+        let body = match i % 3 {
+            0 => EventBody::ZoneEntered { track, class: ObjectClass::Person, zone: "crossing".into() },
+            1 => EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, period_s: 5.0 },
+            _ => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "crossing".into(), dwell_s: 30.0 },
+        };
+        let ev = Event {
+            schema: SCHEMA_V1.into(),
+            event_id: uuid::Uuid::now_v7(),
+            site: "bench".into(),
+            edge: "gate".into(),
+            camera: "cam".into(),
+            seq: i + 1,
+            captured_at: start + chrono::Duration::milliseconds(i as i64 * 100),
+            body,
+        };
+        publisher.publish(topic.clone(), ev.encode()).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while counters.snapshot().stored < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stored = counters.snapshot().stored;
+    let phase = Phase { name: "aggregator ingest".into(), inferred: 0, ..meter.finish("ingest", 1, stored, 0) };
+    let _ = stop_tx.send(true);
+    task.await??;
+    publisher.disconnect().await;
+    anyhow::ensure!(stored == n, "only {stored} of {n} events stored within 10 minutes");
+    Ok(phase)
 }
 
 /// The Python peer on the same clip, model and thread count: its end-to-end and
@@ -374,6 +440,9 @@ fn print_table(r: &Report) {
     let fps = |name: &str| r.phases.iter().find(|p| p.name == name).map(|p| p.fps);
     if let (Some(e2e), Some(inf)) = (fps("e2e every frame"), fps("inference-only")) {
         println!("end-to-end / inference-only (one stream, every frame inferred): {:.2}", e2e / inf);
+    }
+    if let Some(ingest) = fps("aggregator ingest") {
+        println!("aggregator ingest (SQLite, demo rules on): {ingest:.0} events/s");
     }
     if let (Some(e2e), Some(peer)) = (fps("e2e every frame"), fps("python e2e")) {
         println!("end-to-end / Python peer end-to-end: {:.2}", e2e / peer);
