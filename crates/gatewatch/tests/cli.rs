@@ -79,7 +79,8 @@ fn bench_runs_every_phase_and_writes_json() {
         .arg("bench")
         .arg("--clip")
         .arg(&clip)
-        .args(["--streams", "1,2", "--seconds", "2", "--inference-frames", "4", "--peer-python", "/nonexistent"])
+        .args(["--streams", "1,2", "--seconds", "2", "--inference-frames", "4", "--ingest-events", "300"])
+        .args(["--peer-python", "/nonexistent"])
         .arg("--json")
         .arg(&json)
         .output()
@@ -92,6 +93,7 @@ fn bench_runs_every_phase_and_writes_json() {
     assert_eq!(get("decode-only")["frames"], 30);
     assert_eq!(get("inference-only")["inferred"], 4);
     assert_eq!(get("e2e every frame")["inferred"], 30, "every frame through the detector");
+    assert_eq!(get("aggregator ingest")["frames"], 300, "every event stored");
     for name in ["e2e 1 streams", "e2e 2 streams"] {
         let p = get(name);
         assert!(p["frames"].as_u64().unwrap() > 0 && p["dropped_pct"].is_number(), "{p}");
