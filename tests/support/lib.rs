@@ -1,7 +1,6 @@
 //! Shared helpers for the whole-system tests in `tests/`: where the real assets are, and a
 //! real Mosquitto broker started on a free port that a test can stop and restart.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,7 +27,7 @@ pub fn vision_config() -> gatewatch_core::config::VisionConfig {
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    gatewatch_mqtt::broker::free_port().expect("free port")
 }
 
 /// Log to the test output (`RUST_LOG` filters; default warnings and errors).

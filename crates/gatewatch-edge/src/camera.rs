@@ -71,6 +71,30 @@ struct Stream {
     report: CameraReport,
 }
 
+/// When to rebuild a failed live source: 1 s, doubling up to a cap, reset by a frame.
+struct Retry {
+    delay: Duration,
+    max: Duration,
+    at: Instant,
+}
+
+impl Retry {
+    fn new(max: Duration) -> Self {
+        Self { delay: Duration::from_secs(1), max, at: Instant::now() }
+    }
+
+    /// The source just failed: count a restart and set the next attempt.
+    fn schedule(&mut self, report: &mut CameraReport) {
+        report.restarts += 1;
+        self.at = Instant::now() + self.delay;
+        self.delay = (self.delay * 2).min(self.max);
+    }
+
+    fn reset(&mut self) {
+        self.delay = Duration::from_secs(1);
+    }
+}
+
 impl Stream {
     fn new(w: &CameraWorker, report: CameraReport) -> Self {
         Stream {
@@ -95,14 +119,12 @@ impl CameraWorker {
         let live = gatewatch_media::to_uri(&id, &self.camera.uri).is_ok_and(|u| gatewatch_media::is_live_uri(&u));
         let opts = SourceOptions { realtime: self.camera.realtime };
         let watchdog = Duration::from_secs_f64(self.camera.watchdog_s);
-        let max_backoff = Duration::from_secs_f64(self.camera.max_backoff_s);
         let mut stream = Stream::new(&self, CameraReport { camera: id.clone(), ..Default::default() });
         let mut source: Option<FrameSource> = None;
         let mut online = false;
         let mut outage_reported = false;
         let mut last_frame = Instant::now();
-        let mut backoff = Duration::from_secs(1);
-        let mut retry_at = Instant::now();
+        let mut retry = Retry::new(Duration::from_secs_f64(self.camera.max_backoff_s));
         let mut last_time = Utc::now();
         let mut first_frame: Option<Instant> = None;
         let ended_by = loop {
@@ -110,7 +132,7 @@ impl CameraWorker {
                 break "stopped".to_string();
             }
             let Some(src) = source.as_mut() else {
-                if let Some(wait) = retry_at.checked_duration_since(Instant::now()) {
+                if let Some(wait) = retry.at.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait.min(Duration::from_millis(200)));
                     continue;
                 }
@@ -125,9 +147,7 @@ impl CameraWorker {
                     }
                     Err(e) => {
                         self.went_offline(&mut stream, &mut online, &mut outage_reported, &e.to_string(), last_time);
-                        stream.report.restarts += 1;
-                        retry_at = Instant::now() + backoff;
-                        backoff = (backoff * 2).min(max_backoff);
+                        retry.schedule(&mut stream.report);
                     }
                 }
                 continue;
@@ -137,7 +157,7 @@ impl CameraWorker {
                     if !online {
                         online = true;
                         outage_reported = false;
-                        backoff = Duration::from_secs(1);
+                        retry.reset();
                         tracing::info!(camera = %id, width = frame.width, height = frame.height, "camera online");
                         let body = EventBody::CameraOnline { width: frame.width, height: frame.height };
                         self.emit(frame.captured_at, body);
@@ -170,9 +190,7 @@ impl CameraWorker {
             // A live source failed: drop the pipeline, report, rebuild after the backoff.
             source = None;
             self.went_offline(&mut stream, &mut online, &mut outage_reported, &failure, last_time);
-            stream.report.restarts += 1;
-            retry_at = Instant::now() + backoff;
-            backoff = (backoff * 2).min(max_backoff);
+            retry.schedule(&mut stream.report);
         };
         drop(source);
         self.close_tracks(&mut stream, last_time);

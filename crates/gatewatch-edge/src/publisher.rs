@@ -22,7 +22,7 @@ use gatewatch_core::topic;
 use gatewatch_mqtt::{Message, MqttClient};
 use tokio::sync::mpsc;
 
-use crate::spool::{Spool, SpoolError, SpoolStats};
+use crate::spool::{Spool, SpoolStats};
 
 /// The edge never sends an event bigger than this (the aggregator's default limit is 1 MiB).
 pub const MAX_EVENT_BYTES: usize = 512 * 1024;
@@ -160,7 +160,7 @@ impl Publisher {
                 tracing::debug!(camera = %ev.camera, event_id = %ev.event_id, seq, kind = ev.body.kind(), "event spooled");
             }
             Err(e) => {
-                // The disk failed: publish without the spool rather than lose the event.
+                // The disk failed: the event cannot be kept, so it is counted and logged as lost.
                 self.out.refused += 1;
                 tracing::error!(camera = %ev.camera, event_id = %ev.event_id, error = %e, "spool append failed; event lost");
             }
@@ -252,9 +252,4 @@ impl Publisher {
             Err(e) => tracing::debug!(error = %e, "status not published"),
         }
     }
-}
-
-/// Open the spool (a clear error when another process holds it).
-pub fn open_spool(cfg: &SpoolConfig) -> Result<Spool, SpoolError> {
-    Spool::open(cfg)
 }

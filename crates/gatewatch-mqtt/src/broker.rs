@@ -15,7 +15,8 @@ pub struct Mosquitto {
     child: Option<Child>,
 }
 
-fn free_port() -> Result<u16, MqttError> {
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> Result<u16, MqttError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

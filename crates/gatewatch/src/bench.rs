@@ -246,7 +246,7 @@ async fn edge_run(
     let spool_dir = tempfile::tempdir()?;
     let mut cfg = base.clone();
     cfg.plates.enabled = false;
-    cfg.mqtt.port = free_port()?; // no broker: events stay in the spool, as with the broker away
+    cfg.mqtt.port = gatewatch_mqtt::broker::free_port()?; // no broker: events stay in the spool, as with the broker away
     cfg.spool = SpoolConfig { dir: spool_dir.path().join("spool"), ..Default::default() };
     let template = base.cameras.first().cloned().context("the config has no camera")?;
     cfg.cameras = (0..streams)
@@ -394,10 +394,6 @@ fn peer(args: &BenchArgs, base: &EdgeConfig) -> anyhow::Result<Vec<Phase>> {
         rss_mib: 0.0,
     };
     Ok(vec![phase("python inference", o.inference_only), phase("python e2e", o.e2e)])
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn print_table(r: &Report) {

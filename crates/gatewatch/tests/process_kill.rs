@@ -19,15 +19,16 @@ use gatewatch_systests::{KillOnDrop, Mosquitto, edge_config, free_port, init_tra
 
 const KILLS: usize = 3;
 
-fn start_aggregator(config: &std::path::Path) -> Child {
+/// `gatewatch SERVICE --config CONFIG` as a child process.
+fn start(service: &str, config: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_gatewatch"))
-        .args(["aggregator", "--config"])
+        .args([service, "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
-        .expect("gatewatch aggregator starts")
+        .unwrap_or_else(|e| panic!("gatewatch {service} starts: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,7 +43,7 @@ async fn aggregator_killed_mid_run_loses_nothing() {
         format!("[mqtt]\nport = {}\n[database]\nurl = \"sqlite://{}\"\n", broker.port(), db.display()),
     )
     .unwrap();
-    let mut aggregator = KillOnDrop(start_aggregator(&config));
+    let mut aggregator = KillOnDrop(start("aggregator", &config));
 
     let edge_cfg = edge_config("west", "gate-5", broker.port(), &dir.path().join("spool"));
     let run_for = Duration::from_secs(4 * KILLS as u64);
@@ -52,7 +53,7 @@ async fn aggregator_killed_mid_run_loses_nothing() {
         aggregator.0.kill().unwrap(); // SIGKILL, mid-transaction or not
         aggregator.0.wait().unwrap();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        aggregator = KillOnDrop(start_aggregator(&config));
+        aggregator = KillOnDrop(start("aggregator", &config));
     }
     let (produced, delivered) = edge.await.unwrap();
     drop(aggregator);
@@ -100,16 +101,7 @@ async fn a_killed_edge_leaves_its_retained_last_will() {
         ),
     )
     .unwrap();
-    let mut edge = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_gatewatch"))
-            .args(["edge", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut edge = KillOnDrop(start("edge", &config));
     let status_topic = topic::status_topic("east", "gate-9");
     let mqtt = MqttConfig { port: broker.port(), ..Default::default() };
     let mut obs =
