@@ -148,6 +148,9 @@ async fn rtsp_camera_killed_twenty_times_recovers_each_time() {
     assert!(report.cameras[0].restarts > cycles as u64, "{:?}", report.cameras[0]);
     assert!(frozen >= Duration::from_secs(2), "the watchdog (3 s) found the freeze, not an error: {frozen:?}");
     assert!(fds <= fds0 + 4, "file descriptors grew from {fds0} to {fds}");
-    assert!(rss <= rss0 + 8.0, "memory grew from {rss0:.0} to {rss:.0} MiB");
+    // This process also runs the aggregator, whose SQLite page cache fills as events arrive:
+    // runs here measured +1 and +8 MiB over the 18 measured cycles. A leaked pipeline per
+    // rebuild (decoder contexts, frame pools: several MiB each) would be far over 16.
+    assert!(rss <= rss0 + 16.0, "memory grew from {rss0:.0} to {rss:.0} MiB");
     assert_eq!(report.delivery.unacked, 0);
 }
