@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! MQTT gatewatch/v1/+/+/+/events ─▶ size limit ─▶ decode + schema check ─▶ topic check
-//!   ─▶ duplicate? ─▶ rules (pure) ─▶ one SQLite transaction (event + new alerts)
-//!   ─▶ publish alerts on gatewatch/v1/{site}/alerts ─▶ ack the MQTT message
+//!   ─▶ duplicate? ─▶ rules (pure) ─▶ one SQLite transaction for what has arrived (events
+//!   + new alerts) ─▶ publish alerts on gatewatch/v1/{site}/alerts
 //!   ─▶ (every 200 ms) cumulative ack per edge on gatewatch/v1/{site}/{edge}/ack
 //! MQTT gatewatch/v1/+/+/status (retained) ─▶ edge online/offline, spool floor
 //! ```
@@ -19,11 +19,15 @@
 
 mod counters;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often changed per-edge acks are published.
 const ACK_EVERY: Duration = Duration::from_millis(200);
+
+/// Most messages committed in one transaction (what has arrived, up to this).
+const MAX_BATCH: usize = 1000;
 
 /// Plate list changes (`gatewatch lists`) reach the rules within this time.
 const LISTS_MAX_AGE: Duration = Duration::from_secs(10);
@@ -103,11 +107,13 @@ impl Aggregator {
                 }
                 msg = mqtt.recv() => {
                     let Some(msg) = msg else { break };
-                    if let Some((site, edge)) = topic::parse_status_topic(&msg.topic) {
-                        self.on_status(site, edge, &msg);
-                    } else {
-                        self.handle(&mqtt, &msg).await;
+                    // Whatever else has arrived goes into the same transaction.
+                    let mut batch = vec![msg];
+                    while batch.len() < MAX_BATCH {
+                        let Some(more) = mqtt.try_recv() else { break };
+                        batch.push(more);
                     }
+                    self.handle(&mqtt, batch).await;
                 }
                 _ = tick.tick() => {
                     self.counters.set_link(mqtt.connects(), mqtt.is_subscribed());
@@ -156,38 +162,51 @@ impl Aggregator {
         }
     }
 
-    async fn handle(&mut self, mqtt: &MqttClient, msg: &Message) {
-        self.counters.received();
-        let ev = match self.decode(msg) {
-            Ok(ev) => ev,
-            Err(reject) => {
-                if self.counters.rejected(reject.as_str()) {
-                    tracing::warn!(topic = %msg.topic, reason = reject.as_str(), detail = %reject, "payload rejected");
-                }
-                // A sequenced event from the edge its topic names will be rejected again if
-                // replayed: count it as settled so the edge's ack does not stall on it.
-                if let Some((site, edge, seq)) = sequenced(msg) {
-                    self.acks.settle(&site, &edge, seq);
-                }
-                return;
+    async fn handle(&mut self, mqtt: &MqttClient, batch: Vec<Message>) {
+        let mut events = Vec::with_capacity(batch.len());
+        for msg in &batch {
+            if let Some((site, edge)) = topic::parse_status_topic(&msg.topic) {
+                self.on_status(site, edge, msg);
+                continue;
             }
-        };
-        let settled = self.commit(&ev).await;
-        self.acks.settle(&ev.site, &ev.edge, ev.seq);
-        let new_alerts = match settled {
-            Some(alerts) => alerts,
-            None => return,
-        };
-        for alert in new_alerts {
-            self.counters.alert();
-            tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(), site = %alert.site,
-                edge = %alert.edge, camera = %alert.camera, track = ?alert.track, "alert: {}", alert.message);
-            let payload = serde_json::to_vec(&alert).expect("alerts serialise");
-            if let Err(e) = mqtt.publish(topic::alerts_topic(&alert.site), payload).await {
-                tracing::error!(alert_id = %alert.alert_id, error = %e, "alert not published (it is stored)");
+            self.counters.received();
+            match self.decode(msg) {
+                Ok(ev) => events.push(ev),
+                Err(reject) => {
+                    if self.counters.rejected(reject.as_str()) {
+                        tracing::warn!(topic = %msg.topic, reason = reject.as_str(), detail = %reject, "payload rejected");
+                    }
+                    // A sequenced event from the edge its topic names will be rejected again
+                    // if replayed: count it as settled so the edge's ack does not stall on it.
+                    if let Some((site, edge, seq)) = sequenced(msg) {
+                        self.acks.settle(&site, &edge, seq);
+                    }
+                }
             }
-            if let Some(tx) = &self.on_alert {
-                let _ = tx.send(alert);
+        }
+        if events.is_empty() {
+            return;
+        }
+        let settled = self.commit(&events).await;
+        for (ev, new_alerts) in events.iter().zip(settled) {
+            self.acks.settle(&ev.site, &ev.edge, ev.seq);
+            let Some(new_alerts) = new_alerts else {
+                self.counters.duplicate();
+                tracing::debug!(event_id = %ev.event_id, "duplicate event");
+                continue;
+            };
+            self.counters.stored();
+            for alert in new_alerts {
+                self.counters.alert();
+                tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(), site = %alert.site,
+                    edge = %alert.edge, camera = %alert.camera, track = ?alert.track, "alert: {}", alert.message);
+                let payload = serde_json::to_vec(&alert).expect("alerts serialise");
+                if let Err(e) = mqtt.publish(topic::alerts_topic(&alert.site), payload).await {
+                    tracing::error!(alert_id = %alert.alert_id, error = %e, "alert not published (it is stored)");
+                }
+                if let Some(tx) = &self.on_alert {
+                    let _ = tx.send(alert);
+                }
             }
         }
     }
@@ -209,49 +228,57 @@ impl Aggregator {
         Ok(ev)
     }
 
-    /// Store the event (and its alerts) unless it is a duplicate; returns the new alerts, or
-    /// `None` for a duplicate. Busy databases are retried until the write lands.
-    async fn commit(&mut self, ev: &Event) -> Option<Vec<Alert>> {
-        let mut backoff = Duration::from_millis(50);
-        let mut alerts: Option<Vec<Alert>> = None;
-        loop {
-            let attempt = async {
-                if alerts.is_none() {
-                    if self.store.has_event(ev.event_id).await? {
-                        return Ok(None);
-                    }
-                    if matches!(ev.body, EventBody::PlateRead(_))
-                        && self.lists_loaded.is_none_or(|t| t.elapsed() > LISTS_MAX_AGE)
-                    {
-                        self.lists = Registry::new(self.store.list_entries().await?, self.rules.max_distance());
-                        self.lists_loaded = Some(Instant::now());
-                        tracing::debug!(entries = self.lists.len(), "plate lists loaded");
-                    }
-                    alerts = Some(self.rules.on_event(ev, &self.lists));
-                }
-                let pending = alerts.as_deref().unwrap_or_default();
-                self.store.commit(ev, pending).await.map(Some)
-            };
-            match attempt.await {
-                Ok(None) => {
-                    self.counters.duplicate();
-                    tracing::debug!(event_id = %ev.event_id, "duplicate event");
-                    return None;
-                }
-                Ok(Some((new_event, new_alerts))) => {
-                    if new_event {
-                        self.counters.stored()
-                    } else {
-                        self.counters.duplicate()
-                    }
-                    return Some(new_alerts);
-                }
-                Err(e) => {
-                    let transient = e.is_transient();
-                    tracing::warn!(event_id = %ev.event_id, error = %e, transient, "store failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+    /// Store the events (and their alerts) in one transaction, skipping duplicates; returns,
+    /// per event, its new alerts or `None` for a duplicate. The rules see each new event
+    /// once, in arrival order, before the write; a busy database is retried with the same
+    /// alerts until the write lands.
+    async fn commit(&mut self, events: &[Event]) -> Vec<Option<Vec<Alert>>> {
+        let store = self.store.clone();
+        let ids: Vec<_> = events.iter().map(|e| e.event_id).collect();
+        let stored = retry("duplicate lookup", || store.existing(&ids)).await;
+        let mut seen = HashSet::new();
+        let fresh: Vec<bool> =
+            events.iter().map(|e| !stored.contains(&e.event_id) && seen.insert(e.event_id)).collect();
+        let plates = events.iter().zip(&fresh).any(|(e, f)| *f && matches!(e.body, EventBody::PlateRead(_)));
+        if plates && self.lists_loaded.is_none_or(|t| t.elapsed() > LISTS_MAX_AGE) {
+            let entries = retry("plate lists", || store.list_entries()).await;
+            self.lists = Registry::new(entries, self.rules.max_distance());
+            self.lists_loaded = Some(Instant::now());
+            tracing::debug!(entries = self.lists.len(), "plate lists loaded");
+        }
+        let alerts: Vec<Vec<Alert>> = events
+            .iter()
+            .zip(&fresh)
+            .map(|(e, f)| if *f { self.rules.on_event(e, &self.lists) } else { Vec::new() })
+            .collect();
+        let batch: Vec<(&Event, &[Alert])> =
+            events.iter().zip(&alerts).zip(&fresh).filter(|(_, f)| **f).map(|((e, a), _)| (e, a.as_slice())).collect();
+        let mut written = retry("event batch", || store.commit_batch(&batch)).await.into_iter();
+        fresh
+            .iter()
+            .map(|f| match f.then(|| written.next()).flatten() {
+                Some((true, new_alerts)) => Some(new_alerts),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Retry a store operation until it succeeds: a locked or unreachable database delays
+/// ingest (the broker and the edges' spools hold the events meanwhile), it never drops one.
+async fn retry<T, F, Fut>(what: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, gatewatch_store::StoreError>>,
+{
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) => {
+                tracing::warn!(what, error = %e, transient = e.is_transient(), "store failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }

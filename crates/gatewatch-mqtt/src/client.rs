@@ -141,6 +141,13 @@ impl MqttClient {
         Some(msg)
     }
 
+    /// The next subscribed message if one is already here (never waits).
+    pub fn try_recv(&mut self) -> Option<Message> {
+        let msg = self.incoming.as_mut()?.try_recv().ok()?;
+        self.counters.backlog.fetch_sub(1, Ordering::SeqCst);
+        Some(msg)
+    }
+
     /// Received messages not yet taken by [`recv`](Self::recv).
     pub fn backlog(&self) -> u64 {
         self.counters.backlog.load(Ordering::SeqCst)

@@ -4,6 +4,7 @@
 //! dedupe key, whatever the delivery does. Values are always bound parameters, never
 //! formatted into SQL. A locked database is an error the caller retries, not a loss.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -11,8 +12,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use gatewatch_core::event::{Event, EventBody};
 use gatewatch_core::registry::{ListEntry, ListKind};
 use gatewatch_core::rules::Alert;
-use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +47,10 @@ pub struct StoredAlert {
     pub acked_by: Option<String>,
 }
 
+/// Rows per multi-row statement: 16 columns x 500 stays far below SQLite's 32,766 bound
+/// parameters.
+const CHUNK: usize = 500;
+
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -71,70 +76,106 @@ impl Store {
     }
 
     pub async fn has_event(&self, event_id: uuid::Uuid) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM events WHERE event_id = ?")
-            .bind(event_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        Ok(!self.existing(&[event_id]).await?.is_empty())
+    }
+
+    /// Which of these event ids are already stored (one query per `CHUNK` ids).
+    pub async fn existing(&self, ids: &[uuid::Uuid]) -> Result<HashSet<uuid::Uuid>, StoreError> {
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT event_id FROM events WHERE event_id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.to_string());
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await? {
+                if let Ok(id) = row.try_get::<String, _>(0)?.parse() {
+                    found.insert(id);
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Store an event and the alerts it raised in one transaction. Returns whether the event
     /// was new, and the alerts that were new (a key already stored is skipped).
     pub async fn commit(&self, ev: &Event, alerts: &[Alert]) -> Result<(bool, Vec<Alert>), StoreError> {
+        let mut out = self.commit_batch(&[(ev, alerts)]).await?;
+        Ok(out.pop().expect("one result per event"))
+    }
+
+    /// Store many events and their alerts in one transaction (multi-row inserts). Returns,
+    /// per event and in order, whether it was new and which of its alerts were new. Either
+    /// all of it lands or none of it does.
+    pub async fn commit_batch(&self, batch: &[(&Event, &[Alert])]) -> Result<Vec<(bool, Vec<Alert>)>, StoreError> {
         let now = ts(Utc::now());
-        let (body, snapshot) = split_snapshot(&ev.body);
         let mut tx = self.pool.begin().await?;
-        let new_event = sqlx::query(
-            "INSERT INTO events (event_id, site, edge, camera, seq, kind, track, captured_at, received_at, body, snapshot)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(ev.event_id.to_string())
-        .bind(&ev.site)
-        .bind(&ev.edge)
-        .bind(&ev.camera)
-        .bind(ev.seq as i64)
-        .bind(ev.body.kind())
-        .bind(ev.body.track().map(|t| t as i64))
-        .bind(ts(ev.captured_at))
-        .bind(&now)
-        .bind(body)
-        .bind(snapshot)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let mut new_alerts = Vec::new();
-        for a in alerts {
-            let inserted = sqlx::query(
-                "INSERT INTO alerts (alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message, raised_at, matched, candidates)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_key) DO NOTHING",
-            )
-            .bind(a.alert_id.to_string())
-            .bind(&a.key)
-            .bind(&a.rule)
-            .bind(a.kind.as_str())
-            .bind(&a.site)
-            .bind(&a.edge)
-            .bind(&a.camera)
-            .bind(a.track.map(|t| t as i64))
-            .bind(&a.zone)
-            .bind(&a.plate)
-            .bind(ts(a.at))
-            .bind(a.event_id.to_string())
-            .bind(&a.message)
-            .bind(&now)
-            .bind(a.matched.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default()))
-            .bind((!a.candidates.is_empty()).then(|| serde_json::to_string(&a.candidates).unwrap_or_default()))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if inserted {
-                new_alerts.push(a.clone());
+        let mut new_events = HashSet::new();
+        for chunk in batch.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO events (event_id, site, edge, camera, seq, kind, track, captured_at, received_at, body, snapshot) ",
+            );
+            q.push_values(chunk, |mut row, (ev, _)| {
+                let (body, snapshot) = split_snapshot(&ev.body);
+                row.push_bind(ev.event_id.to_string())
+                    .push_bind(ev.site.clone())
+                    .push_bind(ev.edge.clone())
+                    .push_bind(ev.camera.clone())
+                    .push_bind(ev.seq as i64)
+                    .push_bind(ev.body.kind())
+                    .push_bind(ev.body.track().map(|t| t as i64))
+                    .push_bind(ts(ev.captured_at))
+                    .push_bind(now.clone())
+                    .push_bind(body)
+                    .push_bind(snapshot);
+            });
+            q.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                new_events.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        let alerts: Vec<&Alert> = batch.iter().flat_map(|(_, a)| a.iter()).collect();
+        let mut new_alerts = HashSet::new();
+        for chunk in alerts.chunks(CHUNK) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO alerts (alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message, raised_at, matched, candidates) ",
+            );
+            q.push_values(chunk, |mut row, a| {
+                row.push_bind(a.alert_id.to_string())
+                    .push_bind(a.key.clone())
+                    .push_bind(a.rule.clone())
+                    .push_bind(a.kind.as_str())
+                    .push_bind(a.site.clone())
+                    .push_bind(a.edge.clone())
+                    .push_bind(a.camera.clone())
+                    .push_bind(a.track.map(|t| t as i64))
+                    .push_bind(a.zone.clone())
+                    .push_bind(a.plate.clone())
+                    .push_bind(ts(a.at))
+                    .push_bind(a.event_id.to_string())
+                    .push_bind(a.message.clone())
+                    .push_bind(now.clone())
+                    .push_bind(a.matched.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default()))
+                    .push_bind(
+                        (!a.candidates.is_empty()).then(|| serde_json::to_string(&a.candidates).unwrap_or_default()),
+                    );
+            });
+            q.push(" ON CONFLICT (alert_key) DO NOTHING RETURNING alert_id");
+            for row in q.build().fetch_all(&mut *tx).await? {
+                new_alerts.insert(row.try_get::<String, _>(0)?);
             }
         }
         tx.commit().await?;
-        Ok((new_event, new_alerts))
+        // `remove`: an id repeated in the batch counts as new once.
+        Ok(batch
+            .iter()
+            .map(|(ev, alerts)| {
+                let new_event = new_events.remove(&ev.event_id.to_string());
+                let new = alerts.iter().filter(|a| new_alerts.remove(&a.alert_id.to_string())).cloned().collect();
+                (new_event, new)
+            })
+            .collect())
     }
 
     pub async fn event_count(&self) -> Result<i64, StoreError> {
@@ -377,6 +418,37 @@ mod tests {
         assert!(!store.ack_alert(&a.alert_id.to_string(), "officer-7", Utc::now()).await.unwrap());
         assert!(store.alerts(true).await.unwrap().is_empty());
         assert_eq!(store.alerts(false).await.unwrap()[0].acked_by.as_deref(), Some("officer-7"));
+    }
+
+    #[tokio::test]
+    async fn a_batch_lands_whole_and_says_what_was_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("b.db").display())).await.unwrap();
+        let stats = || EventBody::CameraStats { frames_decoded: 10, frames_inferred: 5, period_s: 1.0 };
+        let old = event(stats());
+        store.commit(&old, &[alert(&old, "k-old")]).await.unwrap();
+        let events: Vec<Event> = (0..1200).map(|_| event(stats())).collect();
+        let a1 = alert(&events[0], "k-new");
+        let again = alert(&events[1], "k-new"); // same key in the same batch: stored once
+        let stale = alert(&events[2], "k-old"); // key stored before
+        let mut batch: Vec<(&Event, &[Alert])> = vec![(&old, &[])];
+        batch.push((&events[0], std::slice::from_ref(&a1)));
+        batch.push((&events[1], std::slice::from_ref(&again)));
+        batch.push((&events[2], std::slice::from_ref(&stale)));
+        batch.extend(events[3..].iter().map(|e| (e, &[][..])));
+        batch.push((&events[5], &[])); // repeated within the batch
+        let out = store.commit_batch(&batch).await.unwrap();
+        assert_eq!(out.len(), batch.len());
+        assert!(!out[0].0, "stored before");
+        assert_eq!(out[1], (true, vec![a1]));
+        assert_eq!(out[2], (true, vec![]));
+        assert_eq!(out[3], (true, vec![]));
+        assert_eq!(out.iter().filter(|(new, _)| *new).count(), 1200);
+        assert!(!out.last().unwrap().0, "the repeat is not new");
+        assert_eq!(store.event_count().await.unwrap(), 1201);
+        let ids: Vec<uuid::Uuid> = events.iter().map(|e| e.event_id).chain([uuid::Uuid::now_v7()]).collect();
+        assert_eq!(store.existing(&ids).await.unwrap().len(), 1200, "chunked lookup finds every stored id");
+        assert_eq!(store.alerts(false).await.unwrap().len(), 2);
     }
 
     #[tokio::test]
