@@ -107,9 +107,13 @@ fn rules(c: &mut Criterion) {
             let track = i / 4;
             let body = match i % 4 {
                 0 => EventBody::ZoneEntered { track, class: ObjectClass::Person, zone: "shed".into() },
-                1 => EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, period_s: 5.0 },
+                1 => {
+                    EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, frames_dropped: 0, period_s: 5.0 }
+                }
                 2 => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "shed".into(), dwell_s: 30.0 },
-                _ => EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, period_s: 5.0 },
+                _ => {
+                    EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, frames_dropped: 0, period_s: 5.0 }
+                }
             };
             Event {
                 schema: SCHEMA_V1.into(),

@@ -99,8 +99,13 @@ pub struct VisionConfig {
     pub onnxruntime: PathBuf,
     pub score_threshold: f32,
     pub iou_threshold: f32,
-    /// ONNX Runtime intra-op threads (0: let ONNX Runtime choose).
+    /// ONNX Runtime intra-op threads per detector (0: let ONNX Runtime choose).
     pub intra_threads: usize,
+    /// Detectors (ONNX Runtime sessions) running side by side, shared by all cameras; each
+    /// camera keeps up to this many frames in flight. `workers x intra_threads` should not
+    /// exceed the cores. With more than one worker, ONNX Runtime threads do not spin while
+    /// idle (they would take the cores the other sessions and the decoders need).
+    pub workers: usize,
 }
 
 impl Default for VisionConfig {
@@ -110,7 +115,8 @@ impl Default for VisionConfig {
             onnxruntime: "models/onnxruntime/libonnxruntime.so".into(),
             score_threshold: 0.35,
             iou_threshold: 0.6,
-            intra_threads: 2,
+            intra_threads: 1,
+            workers: 2,
         }
     }
 }
@@ -354,6 +360,9 @@ impl EdgeConfig {
         }
         if !(0.0..=1.0).contains(&v.iou_threshold) {
             e.push("vision.iou_threshold: must be within 0..1".into());
+        }
+        if !(1..=16).contains(&v.workers) {
+            e.push("vision.workers: must be 1..=16".into());
         }
         let t = &self.tracker;
         if !(0.0 < t.low_score && t.low_score <= t.high_score && t.high_score <= 1.0) {

@@ -104,9 +104,48 @@ pub fn nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
     kept
 }
 
+/// How many of `reference`'s detections `other` found too: greedy, best reference score
+/// first, each `other` box used once, same class and IoU >= `min_iou`. Returns
+/// `(found, extra)`: reference detections matched, and `other` detections left unmatched.
+/// Used to compare a quantised model with the float one it came from.
+pub fn agreement(reference: &[Detection], other: &[Detection], min_iou: f32) -> (usize, usize) {
+    let mut order: Vec<&Detection> = reference.iter().collect();
+    order.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut used = vec![false; other.len()];
+    let mut found = 0;
+    for r in order {
+        let best = other
+            .iter()
+            .enumerate()
+            .filter(|(i, o)| !used[*i] && o.class == r.class)
+            .map(|(i, o)| (i, o.bbox.iou(&r.bbox)))
+            .filter(|(_, iou)| *iou >= min_iou)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((i, _)) = best {
+            used[i] = true;
+            found += 1;
+        }
+    }
+    (found, used.iter().filter(|u| !**u).count())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agreement_matches_each_box_once_by_class_and_overlap() {
+        let reference =
+            [det(0.0, 0.9, ObjectClass::Person), det(2.0, 0.8, ObjectClass::Person), det(40.0, 0.7, ObjectClass::Car)];
+        let other = [
+            det(1.0, 0.6, ObjectClass::Person),  // overlaps both people; goes to the first
+            det(40.0, 0.9, ObjectClass::Person), // right place, wrong class
+            det(80.0, 0.5, ObjectClass::Car),    // nowhere near
+        ];
+        assert_eq!(agreement(&reference, &other, 0.5), (1, 2));
+        assert_eq!(agreement(&reference, &reference, 0.5), (3, 0));
+        assert_eq!(agreement(&[], &other, 0.5), (0, 3));
+    }
 
     fn det(x: f32, score: f32, class: ObjectClass) -> Detection {
         Detection { bbox: BBox::new(x, 0.0, x + 10.0, 10.0), score, class }

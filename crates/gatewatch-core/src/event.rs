@@ -50,6 +50,10 @@ pub enum EventBody {
     CameraStats {
         frames_decoded: u64,
         frames_inferred: u64,
+        /// Frames due for detection that a newer frame replaced before a detector was free
+        /// (the edge is overloaded). Absent from older edges: 0.
+        #[serde(default)]
+        frames_dropped: u64,
         period_s: f64,
     },
     TrackStarted {
@@ -308,7 +312,7 @@ mod tests {
         let bodies = [
             EventBody::CameraOnline { width: 768, height: 576 },
             EventBody::CameraOffline { reason: "eos".into() },
-            EventBody::CameraStats { frames_decoded: 10, frames_inferred: 5, period_s: 1.0 },
+            EventBody::CameraStats { frames_decoded: 10, frames_inferred: 5, frames_dropped: 0, period_s: 1.0 },
             EventBody::TrackStarted {
                 track: 1,
                 class: ObjectClass::Car,

@@ -1,25 +1,31 @@
-//! One camera's loop: frames in, events out. Runs on its own thread.
+//! One camera: frames in, events out, on two threads.
 //!
-//! Every frame is decoded; a frame goes through the detector when `1 / detect_fps` seconds of
-//! stream time have passed since the last one. Tracks and zones run on stream time, so a file
-//! replayed faster than real time gives the same dwell times as the live camera would.
+//! The **reader** pulls decoded frames (GStreamer decodes on its own threads), supervises the
+//! source (watchdog, rebuild with backoff) and hands every frame that is due for detection
+//! (`1 / detect_fps` seconds of stream time since the last) to the **tracker** through a
+//! [`FrameQueue`] where the newest frame wins. The tracker sends frames to the shared
+//! [`DetectorPool`], keeps up to one per detector in flight, and runs tracking, zones,
+//! snapshots and plates on the results in frame order. Tracks and zones run on stream time,
+//! so a file replayed faster than real time gives the same dwell times as the live camera.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use gatewatch_core::config::{CameraConfig, PlatesConfig, SnapshotConfig};
+use gatewatch_core::detection::Detection;
 use gatewatch_core::event::{Event, EventBody, Snapshot};
 use gatewatch_core::frame::Frame;
 use gatewatch_core::tracker::{EndedTrack, TrackId, Tracker, TrackerConfig};
 use gatewatch_core::zones::{ZoneChange, ZoneTracker};
 use gatewatch_media::{FrameSource, Pulled, SourceOptions};
-use gatewatch_vision::{Detector, snapshot};
+use gatewatch_vision::snapshot;
 use tokio::sync::mpsc;
 
 use crate::envelope::Envelopes;
+use crate::pipeline::{DetectorPool, FrameQueue, Item, Next};
 use crate::plates::{PlateTracks, SharedPlateReader};
 
 /// What one camera did in a run.
@@ -28,6 +34,8 @@ pub struct CameraReport {
     pub camera: String,
     pub frames_decoded: u64,
     pub frames_inferred: u64,
+    /// Frames due for detection that a newer one replaced while the detectors were busy.
+    pub frames_dropped: u64,
     pub tracks: u64,
     /// Plate reads published.
     pub plates: u64,
@@ -44,7 +52,7 @@ pub(crate) struct CameraWorker {
     pub tracker: TrackerConfig,
     pub snapshot: SnapshotConfig,
     pub stats_interval_s: f64,
-    pub detector: Arc<Mutex<Detector>>,
+    pub pool: Arc<DetectorPool>,
     pub envelopes: Arc<Envelopes>,
     pub events: mpsc::Sender<Event>,
     pub stop: Arc<AtomicBool>,
@@ -60,15 +68,30 @@ struct BestView {
     rgb: Vec<u8>,
 }
 
-/// Per-stream state: tracker, zones, best views, counters.
+/// The tracker thread's state for one connection of the camera: tracks, zones, best views.
 struct Stream {
     tracker: Tracker,
     zones: ZoneTracker,
     best: HashMap<TrackId, BestView>,
-    last_inferred: Option<f64>,
-    last_stats: Option<(f64, u64, u64)>,
+    /// Stream time of the last frame through the tracker.
+    last_t: f64,
     plates: Option<PlateTracks>,
-    report: CameraReport,
+}
+
+/// Counters the tracker thread keeps across connections.
+#[derive(Default)]
+struct Tally {
+    inferred: u64,
+    tracks: u64,
+    plates: u64,
+    /// `(inferred, dropped)` at the last camera_stats.
+    at_stats: (u64, u64),
+}
+
+/// A result the tracker waits for (by submission number), or a control item queued behind it.
+enum Pending {
+    Frame(u64),
+    Control(Item),
 }
 
 /// When to rebuild a failed live source: 1 s, doubling up to a cap, reset by a frame.
@@ -96,15 +119,13 @@ impl Retry {
 }
 
 impl Stream {
-    fn new(w: &CameraWorker, report: CameraReport) -> Self {
+    fn new(w: &CameraWorker) -> Self {
         Stream {
             tracker: Tracker::new(w.tracker),
             zones: ZoneTracker::new(w.camera.zones.iter().map(|z| z.to_zone()).collect(), w.camera.exit_grace_s),
             best: HashMap::new(),
-            last_inferred: None,
-            last_stats: None,
+            last_t: 0.0,
             plates: w.plates.as_ref().map(|(_, cfg)| PlateTracks::new(cfg.clone(), w.camera.plate_camera)),
-            report,
         }
     }
 }
@@ -115,11 +136,47 @@ impl CameraWorker {
     /// `watchdog_s` is reported offline and rebuilt with exponential backoff (1 s up to
     /// `max_backoff_s`) until frames flow again.
     pub fn run(self) -> CameraReport {
+        let worker = Arc::new(self);
+        let queue = Arc::new(FrameQueue::default());
+        let tracker = {
+            let (w, q) = (worker.clone(), queue.clone());
+            std::thread::Builder::new().name(format!("track-{}", worker.camera.id)).spawn(move || w.track(q))
+        };
+        let tracker = match tracker {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(camera = %worker.camera.id, error = %e, "no tracker thread");
+                return CameraReport {
+                    camera: worker.camera.id.clone(),
+                    ended_by: e.to_string(),
+                    ..Default::default()
+                };
+            }
+        };
+        let mut report = worker.read(&queue);
+        queue.close();
+        let tally = tracker.join().unwrap_or_else(|_| {
+            tracing::error!(camera = %worker.camera.id, "tracker thread panicked");
+            Tally::default()
+        });
+        report.frames_inferred = tally.inferred;
+        report.frames_dropped = queue.dropped();
+        report.tracks = tally.tracks;
+        report.plates = tally.plates;
+        tracing::info!(camera = %report.camera, frames = report.frames_decoded, inferred = report.frames_inferred,
+            dropped = report.frames_dropped, restarts = report.restarts, reason = %report.ended_by, "camera stopped");
+        report
+    }
+
+    /// The reader: source supervision and the hand-over of due frames.
+    fn read(&self, queue: &FrameQueue) -> CameraReport {
         let id = self.camera.id.clone();
         let live = gatewatch_media::to_uri(&id, &self.camera.uri).is_ok_and(|u| gatewatch_media::is_live_uri(&u));
         let opts = SourceOptions { realtime: self.camera.realtime };
+        // A camera (or a file paced like one) never waits for the detectors: newest frame wins.
+        let newest_wins = live || self.camera.realtime;
         let watchdog = Duration::from_secs_f64(self.camera.watchdog_s);
-        let mut stream = Stream::new(&self, CameraReport { camera: id.clone(), ..Default::default() });
+        let mut report = CameraReport { camera: id.clone(), ..Default::default() };
         let mut source: Option<FrameSource> = None;
         let mut online = false;
         let mut outage_reported = false;
@@ -127,6 +184,21 @@ impl CameraWorker {
         let mut retry = Retry::new(Duration::from_secs_f64(self.camera.max_backoff_s));
         let mut last_time = Utc::now();
         let mut first_frame: Option<Instant> = None;
+        // Stream time of the last frame sent for detection, and (time, decoded) at the last stats.
+        let mut last_due: Option<f64> = None;
+        let mut last_stats: Option<(f64, u64)> = None;
+        let offline = |why: &str, at, online: &mut bool, reported: &mut bool, due: &mut Option<f64>| {
+            if !*reported {
+                tracing::warn!(camera = %id, reason = why, "camera offline; restarting its source with backoff");
+            } else {
+                tracing::debug!(camera = %id, reason = why, "camera still offline");
+            }
+            queue.put(Item::Offline { why: why.to_string(), at, close: *online, report: !*reported });
+            *reported = true;
+            *online = false;
+            // The next connection starts its stream time afresh.
+            *due = None;
+        };
         let ended_by = loop {
             if self.stop.load(Ordering::SeqCst) {
                 break "stopped".to_string();
@@ -146,8 +218,9 @@ impl CameraWorker {
                         break e.to_string();
                     }
                     Err(e) => {
-                        self.went_offline(&mut stream, &mut online, &mut outage_reported, &e.to_string(), last_time);
-                        retry.schedule(&mut stream.report);
+                        offline(&e.to_string(), last_time, &mut online, &mut outage_reported, &mut last_due);
+                        last_stats = None;
+                        retry.schedule(&mut report);
                     }
                 }
                 continue;
@@ -159,13 +232,23 @@ impl CameraWorker {
                         outage_reported = false;
                         retry.reset();
                         tracing::info!(camera = %id, width = frame.width, height = frame.height, "camera online");
-                        let body = EventBody::CameraOnline { width: frame.width, height: frame.height };
-                        self.emit(frame.captured_at, body);
+                        queue.put(Item::Online { width: frame.width, height: frame.height, at: frame.captured_at });
                     }
                     last_frame = Instant::now();
-                    stream.report.streamed_s = first_frame.get_or_insert(last_frame).elapsed().as_secs_f64();
+                    report.streamed_s = first_frame.get_or_insert(last_frame).elapsed().as_secs_f64();
                     last_time = frame.captured_at;
-                    self.on_frame(&mut stream, &frame);
+                    report.frames_decoded += 1;
+                    let t = frame.t();
+                    let (stats_t, stats_decoded) = *last_stats.get_or_insert((t, report.frames_decoded - 1));
+                    if t - stats_t >= self.stats_interval_s {
+                        let decoded = report.frames_decoded - stats_decoded;
+                        queue.put(Item::Stats { at: frame.captured_at, decoded, period_s: t - stats_t });
+                        last_stats = Some((t, report.frames_decoded));
+                    }
+                    if last_due.is_none_or(|last| t - last >= 1.0 / self.camera.detect_fps - 1e-6) {
+                        last_due = Some(t);
+                        queue.put_frame(frame, newest_wins);
+                    }
                     continue;
                 }
                 Ok(Pulled::Timeout) if last_frame.elapsed() >= watchdog => {
@@ -189,81 +272,104 @@ impl CameraWorker {
             };
             // A live source failed: drop the pipeline, report, rebuild after the backoff.
             source = None;
-            self.went_offline(&mut stream, &mut online, &mut outage_reported, &failure, last_time);
-            retry.schedule(&mut stream.report);
+            offline(&failure, last_time, &mut online, &mut outage_reported, &mut last_due);
+            last_stats = None;
+            retry.schedule(&mut report);
         };
         drop(source);
-        self.close_tracks(&mut stream, last_time);
-        self.emit(last_time, EventBody::CameraOffline { reason: ended_by.clone() });
-        tracing::info!(camera = %id, frames = stream.report.frames_decoded, inferred = stream.report.frames_inferred,
-            restarts = stream.report.restarts, reason = %ended_by, "camera stopped");
-        stream.report.ended_by = ended_by;
-        stream.report
+        queue.put(Item::End { why: ended_by.clone(), at: last_time });
+        report.ended_by = ended_by;
+        report
     }
 
-    /// Report an outage once (camera_offline), close its tracks, and start the next
-    /// connection with fresh tracking state (stream time restarts with the pipeline).
-    fn went_offline(&self, s: &mut Stream, online: &mut bool, reported: &mut bool, why: &str, at: DateTime<Utc>) {
-        if *online {
-            self.close_tracks(s, at);
-            let report = std::mem::take(&mut s.report);
-            *s = Stream::new(self, report);
+    /// The tracker: detection results and control items in stream order, events out.
+    fn track(&self, queue: Arc<FrameQueue>) -> Tally {
+        let mut s = Stream::new(self);
+        let mut tally = Tally::default();
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let (mut submitted, mut in_flight) = (0u64, 0usize);
+        loop {
+            let next = match pending.front() {
+                Some(Pending::Control(_)) => None,
+                Some(Pending::Frame(n)) => Some(queue.next(Some(*n), in_flight < self.pool.depth())),
+                None => Some(queue.next(None, true)),
+            };
+            let item = match next {
+                // A new frame or control item from the reader: into the pipeline, in order.
+                Some(Next::Item(Item::Frame(frame))) => {
+                    submitted += 1;
+                    in_flight += 1;
+                    self.pool.submit(frame, submitted, &queue);
+                    pending.push_back(Pending::Frame(submitted));
+                    continue;
+                }
+                Some(Next::Item(control)) => {
+                    pending.push_back(Pending::Control(control));
+                    continue;
+                }
+                Some(Next::Result((frame, found))) => {
+                    pending.pop_front();
+                    in_flight -= 1;
+                    match found {
+                        Ok(detections) => self.on_detections(&mut s, &mut tally, &frame, &detections),
+                        Err(e) => tracing::warn!(camera = %self.camera.id, error = %e, "detection failed on a frame"),
+                    }
+                    continue;
+                }
+                Some(Next::Closed) => return tally,
+                None => match pending.pop_front() {
+                    Some(Pending::Control(item)) => item,
+                    _ => unreachable!("the front is a control item"),
+                },
+            };
+            match item {
+                Item::Frame(_) => unreachable!("frames are submitted"),
+                Item::Online { width, height, at } => self.emit(at, EventBody::CameraOnline { width, height }),
+                Item::Offline { why, at, close, report } => {
+                    if close {
+                        self.close_tracks(&mut s, &mut tally, at);
+                        s = Stream::new(self);
+                    }
+                    if report {
+                        self.emit(Utc::now(), EventBody::CameraOffline { reason: why });
+                    }
+                }
+                Item::Stats { at, decoded, period_s } => {
+                    let dropped = queue.dropped();
+                    let body = EventBody::CameraStats {
+                        frames_decoded: decoded,
+                        frames_inferred: tally.inferred - tally.at_stats.0,
+                        frames_dropped: dropped - tally.at_stats.1,
+                        period_s,
+                    };
+                    tally.at_stats = (tally.inferred, dropped);
+                    self.emit(at, body);
+                }
+                Item::End { why, at } => {
+                    self.close_tracks(&mut s, &mut tally, at);
+                    self.emit(at, EventBody::CameraOffline { reason: why });
+                    return tally;
+                }
+            }
         }
-        if !*reported {
-            tracing::warn!(camera = %self.camera.id, reason = why, "camera offline; restarting its source with backoff");
-            self.emit(Utc::now(), EventBody::CameraOffline { reason: why.to_string() });
-            *reported = true;
-        } else {
-            tracing::debug!(camera = %self.camera.id, reason = why, "camera still offline");
-        }
-        *online = false;
     }
 
     /// Close every open track, so zones get their leave and tracks their snapshot.
-    fn close_tracks(&self, s: &mut Stream, at: DateTime<Utc>) {
+    fn close_tracks(&self, s: &mut Stream, tally: &mut Tally, at: DateTime<Utc>) {
         tracing::debug!(camera = %self.camera.id, open_tracks = s.tracker.live().count(), "closing tracks");
         let ended = s.tracker.finish();
-        let now_t = s.last_inferred.unwrap_or(0.0);
-        self.end_tracks(s, ended, now_t, at);
+        let now_t = s.last_t;
+        self.end_tracks(s, tally, ended, now_t, at);
     }
 
-    fn on_frame(&self, s: &mut Stream, frame: &Frame) {
-        s.report.frames_decoded += 1;
+    fn on_detections(&self, s: &mut Stream, tally: &mut Tally, frame: &Frame, detections: &[Detection]) {
+        tally.inferred += 1;
         let t = frame.t();
-        let due = s.last_inferred.is_none_or(|last| t - last >= 1.0 / self.camera.detect_fps - 1e-6);
-        if due {
-            s.last_inferred = Some(t);
-            self.detect(s, frame);
-        }
-        let (last_t, decoded, inferred) = *s.last_stats.get_or_insert((t, 0, 0));
-        if t - last_t >= self.stats_interval_s {
-            self.emit(
-                frame.captured_at,
-                EventBody::CameraStats {
-                    frames_decoded: s.report.frames_decoded - decoded,
-                    frames_inferred: s.report.frames_inferred - inferred,
-                    period_s: t - last_t,
-                },
-            );
-            s.last_stats = Some((t, s.report.frames_decoded, s.report.frames_inferred));
-        }
-    }
-
-    fn detect(&self, s: &mut Stream, frame: &Frame) {
-        let result = match self.detector.lock() {
-            Ok(mut d) => d.detect(&frame.rgb, frame.width, frame.height),
-            Err(_) => return tracing::error!(camera = %self.camera.id, "detector lock poisoned"),
-        };
-        let detections = match result {
-            Ok(d) => d,
-            Err(e) => return tracing::warn!(camera = %self.camera.id, error = %e, "detection failed on a frame"),
-        };
-        s.report.frames_inferred += 1;
-        let t = frame.t();
-        let update = s.tracker.update(&detections, t);
+        s.last_t = t;
+        let update = s.tracker.update(detections, t);
         for id in &update.started {
             if let Some((_, class, det)) = update.observed.iter().find(|o| o.0 == *id) {
-                s.report.tracks += 1;
+                tally.tracks += 1;
                 tracing::debug!(camera = %self.camera.id, track = id, class = %class, "track started");
                 let body = EventBody::TrackStarted { track: *id, class: *class, bbox: det.bbox, score: det.score };
                 self.emit(frame.captured_at, body);
@@ -282,22 +388,22 @@ impl CameraWorker {
             self.emit_zone(frame.captured_at, change);
         }
         if let (Some((reader, _)), Some(plates)) = (&self.plates, &mut s.plates) {
-            for read in plates.on_frame(reader, frame, s.report.frames_inferred, &update.observed, &self.snapshot) {
+            for read in plates.on_frame(reader, frame, tally.inferred, &update.observed, &self.snapshot) {
                 tracing::debug!(camera = %self.camera.id, track = read.track, reads = read.reads, "plate published");
-                s.report.plates += 1;
+                tally.plates += 1;
                 self.emit(frame.captured_at, EventBody::PlateRead(read));
             }
         }
-        self.end_tracks(s, update.ended, t, frame.captured_at);
+        self.end_tracks(s, tally, update.ended, t, frame.captured_at);
     }
 
-    fn end_tracks(&self, s: &mut Stream, ended: Vec<EndedTrack>, t: f64, at: DateTime<Utc>) {
+    fn end_tracks(&self, s: &mut Stream, tally: &mut Tally, ended: Vec<EndedTrack>, t: f64, at: DateTime<Utc>) {
         for e in ended {
             for change in s.zones.track_ended(e.id, t) {
                 self.emit_zone(at, change);
             }
             if let Some(read) = s.plates.as_mut().and_then(|p| p.track_ended(e.id, &self.snapshot)) {
-                s.report.plates += 1;
+                tally.plates += 1;
                 self.emit(at, EventBody::PlateRead(read));
             }
             let snapshot = s.best.remove(&e.id).and_then(|b| {

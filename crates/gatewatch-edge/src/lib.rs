@@ -1,30 +1,33 @@
 //! The edge worker: one process per gate box.
 //!
 //! ```text
-//! camera thread (per camera)                          publisher task (tokio)
-//!   FrameSource ─ frame ─▶ Detector (every 1/detect_fps s)
-//!                          ─▶ Tracker ─▶ ZoneTracker ─▶ Event ─ channel ─▶ JSON ─▶ MQTT QoS 1
+//! per camera: reader thread                 tracker thread                    publisher task (tokio)
+//!   FrameSource ─ due frame ─▶ FrameQueue ─▶ DetectorPool ─▶ Tracker, zones,
+//!   (every 1/detect_fps s)     (newest wins)  (shared, N      snapshots, plates ─ Event ─ channel ─▶
+//!                                             sessions)                           spool ─▶ MQTT QoS 1
 //! ```
 //!
-//! Camera threads are plain threads (GStreamer and ONNX Runtime block); the publisher is a
-//! tokio task. The bounded channel between them is the back-pressure: when MQTT is slow, a
-//! file source waits and a live source drops frames in its appsink.
+//! Readers, trackers and detectors are plain threads (GStreamer and ONNX Runtime block); the
+//! publisher is a tokio task. Decoding (GStreamer's threads), inference and tracking overlap.
+//! Under overload a live camera's due frame replaces the one still waiting (counted in
+//! `frames_dropped`); a file played as fast as it goes waits instead. The bounded event
+//! channel is the back-pressure from delivery. See `pipeline`.
 
 mod camera;
 mod envelope;
+mod pipeline;
 mod plates;
 pub mod publisher;
 pub mod spool;
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gatewatch_core::config::EdgeConfig;
 use gatewatch_core::topic;
 use gatewatch_mqtt::MqttClient;
 use gatewatch_mqtt::client::Session;
-use gatewatch_vision::Detector;
 use gatewatch_vision::detector::Timings;
 use gatewatch_vision::plates::PlateTimings;
 
@@ -68,7 +71,7 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
     let start = Instant::now();
     gatewatch_media::init()?;
     let spool = spool::Spool::open(&cfg.spool)?;
-    let detector = Arc::new(Mutex::new(Detector::new(&cfg.vision)?));
+    let pool = Arc::new(pipeline::DetectorPool::new(&cfg.vision)?);
     let plates = if cfg.plates.enabled { Some(plates::load(&cfg.plates, &cfg.vision.onnxruntime)?) } else { None };
     let mqtt = connect(&cfg)?;
     let (tx, rx) = tokio::sync::mpsc::channel(256);
@@ -81,7 +84,7 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
             tracker: cfg.tracker,
             snapshot: cfg.snapshot.clone(),
             stats_interval_s: cfg.stats_interval_s,
-            detector: detector.clone(),
+            pool: pool.clone(),
             envelopes: envelopes.clone(),
             events: tx.clone(),
             stop: stop.clone(),
@@ -96,7 +99,7 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
     for t in threads {
         cameras.push(t.join().map_err(|_| anyhow::anyhow!("a camera thread panicked"))?);
     }
-    let timings = detector.lock().map(|d| d.timings()).unwrap_or_default();
+    let timings = pool.finish();
     let plate_timings = plates.and_then(|p| p.lock().ok().map(|p| p.timings)).unwrap_or_default();
     Ok(EdgeReport { cameras, delivery, elapsed: start.elapsed(), timings, plate_timings })
 }

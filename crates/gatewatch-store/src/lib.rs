@@ -424,7 +424,8 @@ mod tests {
     async fn a_batch_lands_whole_and_says_what_was_new() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}", dir.path().join("b.db").display())).await.unwrap();
-        let stats = || EventBody::CameraStats { frames_decoded: 10, frames_inferred: 5, period_s: 1.0 };
+        let stats =
+            || EventBody::CameraStats { frames_decoded: 10, frames_inferred: 5, frames_dropped: 0, period_s: 1.0 };
         let old = event(stats());
         store.commit(&old, &[alert(&old, "k-old")]).await.unwrap();
         let events: Vec<Event> = (0..1200).map(|_| event(stats())).collect();

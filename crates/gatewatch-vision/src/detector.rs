@@ -38,6 +38,16 @@ pub struct Timings {
 }
 
 impl Timings {
+    /// Sum of two detectors' timings (a pool of them).
+    pub fn plus(self, o: Timings) -> Timings {
+        Timings {
+            calls: self.calls + o.calls,
+            preprocess: self.preprocess + o.preprocess,
+            inference: self.inference + o.inference,
+            postprocess: self.postprocess + o.postprocess,
+        }
+    }
+
     pub fn mean_ms(d: Duration, calls: u64) -> f64 {
         if calls == 0 { 0.0 } else { d.as_secs_f64() * 1000.0 / calls as f64 }
     }
@@ -57,6 +67,9 @@ impl Detector {
         if cfg.intra_threads > 0 {
             builder = builder.with_intra_threads(cfg.intra_threads).map_err(VisionError::ort)?;
         }
+        if cfg.workers > 1 {
+            builder = builder.with_intra_op_spinning(false).map_err(VisionError::ort)?;
+        }
         let session = builder.commit_from_file(model).map_err(|e| model_err(model, &e.to_string()))?;
         if session.inputs().len() != 1 || session.outputs().len() != 6 {
             return Err(model_err(model, "expected 1 input and 6 outputs (NanoDet-m 416)"));
@@ -67,7 +80,7 @@ impl Detector {
             iou_threshold: cfg.iou_threshold,
             ..Default::default()
         };
-        tracing::info!(model = %model.display(), threads = cfg.intra_threads, "detector loaded");
+        tracing::info!(model = %model.display(), threads = cfg.intra_threads, workers = cfg.workers, "detector loaded");
         Ok(Self { session, params, input: vec![0.0; 3 * INPUT * INPUT], timings: Timings::default() })
     }
 

@@ -55,6 +55,16 @@ pub struct BenchArgs {
     /// Python for the peer baseline (benches/python_peer.py); made by benches/setup-peer.sh.
     #[arg(long, default_value = "benches/.venv/bin/python")]
     peer_python: PathBuf,
+    /// The int8 model (models/quantize.py): its phases and its agreement with fp32 are
+    /// measured when the file exists.
+    #[arg(long, default_value = "models/nanodet-m-416-int8.onnx")]
+    int8: PathBuf,
+    /// Override the config's detector count ([vision] workers).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Override the config's ONNX Runtime threads per detector ([vision] intra_threads).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -92,7 +102,19 @@ struct Report {
     model: String,
     cores: usize,
     onnx_threads: usize,
+    detectors: usize,
+    /// fp32 detections on every 4th clip frame, and how many the int8 model found too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    int8_agreement: Option<Agreement>,
     phases: Vec<Phase>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Agreement {
+    frames: usize,
+    fp32: usize,
+    found: usize,
+    extra: usize,
 }
 
 /// Process CPU seconds so far (user + system), from /proc/self/stat.
@@ -150,8 +172,18 @@ fn progress(what: &str) {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.config).with_context(|| format!("reading {}", args.config.display()))?;
-    let base =
+    let mut base =
         EdgeConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {}", args.config.display(), e.join("; ")))?;
+    base.vision.workers = args.workers.unwrap_or(base.vision.workers).max(1);
+    base.vision.intra_threads = args.threads.unwrap_or(base.vision.intra_threads);
+    let int8 = args.int8.is_file().then(|| {
+        let mut cfg = base.clone();
+        cfg.vision.model = args.int8.clone();
+        cfg
+    });
+    if int8.is_none() {
+        progress(&format!("{} not found: int8 phases skipped (make it with models/quantize.py)", args.int8.display()));
+    }
     gatewatch_media::init()?;
     let mut phases = Vec::new();
 
@@ -176,37 +208,47 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let clip_frames = frames;
     let native_fps = native_fps.unwrap_or(10.0);
 
-    progress(&format!("inference-only: {} detections on frames decoded beforehand", args.inference_frames));
-    let mut detector = Detector::new(&base.vision)?;
-    let first = &keep[0];
-    detector.detect(&first.rgb, first.width, first.height)?; // warm-up, not counted
-    let meter = Meter::start();
-    for i in 0..args.inference_frames {
-        let f = &keep[i % keep.len()];
-        detector.detect(&f.rgb, f.width, f.height)?;
+    progress(&format!(
+        "inference-only: {} detections on frames decoded beforehand, {} detector(s) x {} thread(s)",
+        args.inference_frames, base.vision.workers, base.vision.intra_threads
+    ));
+    phases.push(inference_only("inference-only", &base, &keep, args.inference_frames)?);
+    if let Some(cfg) = &int8 {
+        phases.push(inference_only("int8 inference-only", cfg, &keep, args.inference_frames)?);
     }
-    let n = args.inference_frames as u64;
-    phases.push(meter.finish("inference-only", 1, n, n));
-    drop(detector);
     drop(keep);
 
     progress("end to end, 1 stream, every frame inferred, file as fast as it goes");
     let (phase, _) = edge_run(&base, &args.clip, 1, 1000.0, false, None).await?;
     // A file decoded faster than real time has no meaningful capture time: no latency here.
     phases.push(Phase { name: "e2e every frame".into(), latency_ms: None, ..phase });
+    let mut int8_agreement = None;
+    if let Some(cfg) = &int8 {
+        progress("int8: end to end, 1 stream, every frame inferred");
+        let (phase, _) = edge_run(cfg, &args.clip, 1, 1000.0, false, None).await?;
+        phases.push(Phase { name: "int8 e2e every frame".into(), latency_ms: None, ..phase });
+        progress("int8: detections against fp32 on every 4th frame of the clip");
+        int8_agreement = Some(agreement(&base, cfg, &args.clip)?);
+    }
 
-    for &n in &args.streams {
-        progress(&format!(
-            "end to end, {n} stream(s) at native {native_fps:.0} fps, {} detect-fps each, {} s",
-            args.detect_fps, args.seconds
-        ));
-        let (mut phase, report) = edge_run(&base, &args.clip, n, args.detect_fps, true, Some(args.seconds)).await?;
-        // Frames each camera's clip had between its first and last delivered frame.
-        let expected: f64 =
-            report.cameras.iter().map(|c| (c.streamed_s * native_fps + 1.0).min(clip_frames as f64)).sum();
-        phase.native_fps = Some(native_fps);
-        phase.dropped_pct = Some((100.0 * (1.0 - report.frames_decoded() as f64 / expected)).max(0.0));
-        phases.push(Phase { name: format!("e2e {n} streams"), ..phase });
+    let models = std::iter::once(("", &base)).chain(int8.as_ref().map(|c| ("int8 ", c)));
+    for (label, cfg) in models {
+        for &n in &args.streams {
+            progress(&format!(
+                "{label}end to end, {n} stream(s) at native {native_fps:.0} fps, {} detect-fps each, {} s",
+                args.detect_fps, args.seconds
+            ));
+            let (mut phase, report) = edge_run(cfg, &args.clip, n, args.detect_fps, true, Some(args.seconds)).await?;
+            // Frames each camera's clip had between its first and last delivered frame; lost
+            // are those never decoded plus those due for detection but replaced (newest wins).
+            let expected: f64 =
+                report.cameras.iter().map(|c| (c.streamed_s * native_fps + 1.0).min(clip_frames as f64)).sum();
+            let dropped: u64 = report.cameras.iter().map(|c| c.frames_dropped).sum();
+            let lost = (expected - report.frames_decoded() as f64).max(0.0) + dropped as f64;
+            phase.native_fps = Some(native_fps);
+            phase.dropped_pct = Some(100.0 * lost / expected);
+            phases.push(Phase { name: format!("{label}e2e {n} streams"), ..phase });
+        }
     }
 
     if args.ingest_events > 0 {
@@ -224,6 +266,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         model: base.vision.model.display().to_string(),
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         onnx_threads: base.vision.intra_threads,
+        detectors: base.vision.workers,
+        int8_agreement,
         phases,
     };
     print_table(&report);
@@ -232,6 +276,66 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("JSON written to {}", path.display());
     }
     Ok(())
+}
+
+/// The configured detectors (each on its own thread, as in the edge's pool) running `n`
+/// detections over frames decoded beforehand.
+fn inference_only(
+    name: &str,
+    cfg: &EdgeConfig,
+    frames: &[gatewatch_core::frame::Frame],
+    n: usize,
+) -> anyhow::Result<Phase> {
+    let workers = cfg.vision.workers.max(1);
+    let mut detectors = (0..workers).map(|_| Detector::new(&cfg.vision)).collect::<Result<Vec<_>, _>>()?;
+    for d in &mut detectors {
+        d.detect(&frames[0].rgb, frames[0].width, frames[0].height)?; // warm-up, not counted
+    }
+    let meter = Meter::start();
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = detectors
+            .iter_mut()
+            .enumerate()
+            .map(|(w, d)| {
+                scope.spawn(move || -> anyhow::Result<()> {
+                    for i in (w..n).step_by(workers) {
+                        let f = &frames[i % frames.len()];
+                        d.detect(&f.rgb, f.width, f.height)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        runs.into_iter().try_for_each(|r| r.join().map_err(|_| anyhow::anyhow!("detector thread panicked"))?)
+    })?;
+    Ok(meter.finish(name, 1, n as u64, n as u64))
+}
+
+/// fp32 against int8 on every 4th frame of the clip: detections of fp32 that int8 found too.
+fn agreement(fp32: &EdgeConfig, int8: &EdgeConfig, clip: &str) -> anyhow::Result<Agreement> {
+    let (mut a, mut b) = (Detector::new(&fp32.vision)?, Detector::new(&int8.vision)?);
+    let mut source = FrameSource::open("agreement", clip, &SourceOptions { realtime: false })?;
+    let mut out = Agreement { frames: 0, fp32: 0, found: 0, extra: 0 };
+    let mut i = 0u64;
+    loop {
+        match source.next(Duration::from_secs(5))? {
+            Pulled::Frame(f) => {
+                i += 1;
+                if i % 4 != 1 {
+                    continue;
+                }
+                let reference = a.detect(&f.rgb, f.width, f.height)?;
+                let other = b.detect(&f.rgb, f.width, f.height)?;
+                let (found, extra) = gatewatch_core::detection::agreement(&reference, &other, 0.5);
+                out.frames += 1;
+                out.fp32 += reference.len();
+                out.found += found;
+                out.extra += extra;
+            }
+            Pulled::Timeout => continue,
+            Pulled::Eos => return Ok(out),
+        }
+    }
 }
 
 /// Run the edge worker on `streams` copies of the clip; returns the phase and its report.
@@ -322,7 +426,7 @@ async fn ingest(n: u64) -> anyhow::Result<Phase> {
         let track = i / 3;
         let body = match i % 3 {
             0 => EventBody::ZoneEntered { track, class: ObjectClass::Person, zone: "crossing".into() },
-            1 => EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, period_s: 5.0 },
+            1 => EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, frames_dropped: 0, period_s: 5.0 },
             _ => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "crossing".into(), dwell_s: 30.0 },
         };
         let ev = Event {
@@ -361,7 +465,8 @@ fn peer(args: &BenchArgs, base: &EdgeConfig) -> anyhow::Result<Vec<Phase>> {
         .arg("benches/python_peer.py")
         .args(["--clip", &args.clip, "--model"])
         .arg(&base.vision.model)
-        .args(["--threads", &base.vision.intra_threads.max(1).to_string()])
+        // The same cores: all detectors' threads in the one Python session.
+        .args(["--threads", &(base.vision.intra_threads.max(1) * base.vision.workers).to_string()])
         .args(["--inference-frames", &args.inference_frames.to_string()])
         .output()?;
     if !out.status.success() {
@@ -399,8 +504,8 @@ fn peer(args: &BenchArgs, base: &EdgeConfig) -> anyhow::Result<Vec<Phase>> {
 fn print_table(r: &Report) {
     println!();
     println!(
-        "gatewatch bench: {} with {}, {} cores, ONNX Runtime threads {}",
-        r.clip, r.model, r.cores, r.onnx_threads
+        "gatewatch bench: {} with {}, {} cores, {} detector(s) x {} ONNX Runtime thread(s)",
+        r.clip, r.model, r.cores, r.detectors, r.onnx_threads
     );
     println!(
         "{:<18} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8} {:>24} {:>6} {:>7}",
@@ -442,6 +547,22 @@ fn print_table(r: &Report) {
     }
     if let (Some(e2e), Some(peer)) = (fps("e2e every frame"), fps("python e2e")) {
         println!("end-to-end / Python peer end-to-end: {:.2}", e2e / peer);
+    }
+    if let (Some(e2e), Some(inf)) = (fps("int8 e2e every frame"), fps("int8 inference-only")) {
+        println!("int8: end-to-end / int8 inference-only: {:.2}", e2e / inf);
+    }
+    if let (Some(e2e), Some(peer)) = (fps("int8 e2e every frame"), fps("python e2e")) {
+        println!("int8: end-to-end / Python peer (fp32) end-to-end: {:.2}", e2e / peer);
+    }
+    if let Some(a) = r.int8_agreement {
+        println!(
+            "int8 agreement: {} of {} fp32 detections found ({:.1}%), {} extra, on {} frames (same class, IoU >= 0.5)",
+            a.found,
+            a.fp32,
+            100.0 * a.found as f64 / a.fp32.max(1) as f64,
+            a.extra,
+            a.frames
+        );
     }
     println!("peak RSS of this process: {:.0} MiB", rss_mib("VmHWM:"));
 }
