@@ -83,9 +83,20 @@ struct Phase {
     inferred: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<Latency>,
+    /// Mean milliseconds per detection in each detector stage (edge phases): where the time
+    /// goes beside decoding and tracking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stages_ms: Option<Stages>,
     cpu_pct: f64,
     /// This process's resident memory at the end of the phase (0: not measured).
     rss_mib: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Stages {
+    preprocess: f64,
+    inference: f64,
+    postprocess: f64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -160,6 +171,7 @@ impl Meter {
             dropped_pct: None,
             inferred,
             latency_ms: None,
+            stages_ms: None,
             cpu_pct: 100.0 * (cpu_seconds() - self.cpu) / seconds,
             rss_mib: rss_mib("VmRSS:"),
         }
@@ -308,7 +320,13 @@ fn inference_only(
             .collect();
         runs.into_iter().try_for_each(|r| r.join().map_err(|_| anyhow::anyhow!("detector thread panicked"))?)
     })?;
-    Ok(meter.finish(name, 1, n as u64, n as u64))
+    let mut phase = meter.finish(name, 1, n as u64, n as u64);
+    // Stage means include each detector's one warm-up call.
+    let t = detectors.iter().fold(gatewatch_vision::detector::Timings::default(), |t, d| t.plus(d.timings()));
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0 / t.calls.max(1) as f64;
+    phase.stages_ms =
+        Some(Stages { preprocess: ms(t.preprocess), inference: ms(t.inference), postprocess: ms(t.postprocess) });
+    Ok(phase)
 }
 
 /// fp32 against int8 on every 4th frame of the clip: detections of fp32 that int8 found too.
@@ -368,6 +386,10 @@ async fn edge_run(
     let report = gatewatch_edge::run(cfg.clone(), stop, Duration::ZERO).await?;
     let mut phase = meter.finish("e2e", streams, report.frames_decoded(), report.frames_inferred());
     phase.latency_ms = latency(&cfg.spool)?;
+    let t = report.timings;
+    let ms = |d| gatewatch_vision::detector::Timings::mean_ms(d, t.calls);
+    phase.stages_ms =
+        Some(Stages { preprocess: ms(t.preprocess), inference: ms(t.inference), postprocess: ms(t.postprocess) });
     Ok((phase, report))
 }
 
@@ -495,6 +517,7 @@ fn peer(args: &BenchArgs, base: &EdgeConfig) -> anyhow::Result<Vec<Phase>> {
         dropped_pct: None,
         inferred: r.frames,
         latency_ms: None,
+        stages_ms: None,
         cpu_pct: r.cpu_pct,
         rss_mib: 0.0,
     };
@@ -537,6 +560,16 @@ fn print_table(r: &Report) {
             p.cpu_pct,
             rss
         );
+    }
+    println!("detector stages, mean ms per detection (preprocess / ONNX Runtime run / decode+NMS), and CPU:");
+    for p in &r.phases {
+        if let Some(st) = p.stages_ms {
+            let per_frame = 1000.0 / (p.inferred as f64 / p.seconds).max(1e-9);
+            println!(
+                "  {:<22} {:>5.2} / {:>6.2} / {:>5.2}   wall per detection {:>6.1} ms, CPU {:.0}%",
+                p.name, st.preprocess, st.inference, st.postprocess, per_frame, p.cpu_pct
+            );
+        }
     }
     let fps = |name: &str| r.phases.iter().find(|p| p.name == name).map(|p| p.fps);
     if let (Some(e2e), Some(inf)) = (fps("e2e every frame"), fps("inference-only")) {
