@@ -99,6 +99,13 @@ struct Stages {
     postprocess: f64,
 }
 
+impl Stages {
+    fn of(t: gatewatch_vision::detector::Timings) -> Self {
+        let ms = |d| gatewatch_vision::detector::Timings::mean_ms(d, t.calls);
+        Stages { preprocess: ms(t.preprocess), inference: ms(t.inference), postprocess: ms(t.postprocess) }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize)]
 struct Latency {
     events: usize,
@@ -386,10 +393,7 @@ async fn edge_run(
     let report = gatewatch_edge::run(cfg.clone(), stop, Duration::ZERO).await?;
     let mut phase = meter.finish("e2e", streams, report.frames_decoded(), report.frames_inferred());
     phase.latency_ms = latency(&cfg.spool)?;
-    let t = report.timings;
-    let ms = |d| gatewatch_vision::detector::Timings::mean_ms(d, t.calls);
-    phase.stages_ms =
-        Some(Stages { preprocess: ms(t.preprocess), inference: ms(t.inference), postprocess: ms(t.postprocess) });
+    phase.stages_ms = Some(Stages::of(report.timings));
     Ok((phase, report))
 }
 
