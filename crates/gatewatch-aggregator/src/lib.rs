@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! MQTT gatewatch/v1/+/+/+/events ─▶ size limit ─▶ decode + schema check ─▶ topic check
-//!   ─▶ duplicate? ─▶ rules (pure) ─▶ one SQLite transaction for what has arrived (events
+//!   ─▶ duplicate? ─▶ rules (pure) ─▶ one database transaction for what has arrived (events
 //!   + new alerts) ─▶ publish alerts on gatewatch/v1/{site}/alerts
 //!   ─▶ (every 200 ms) cumulative ack per edge on gatewatch/v1/{site}/{edge}/ack
 //! MQTT gatewatch/v1/+/+/status (retained) ─▶ edge online/offline, spool floor

@@ -282,7 +282,9 @@ fn default_stats_interval() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
-    /// `sqlite://path/to/file.db` (created if missing).
+    /// `sqlite://path/to/file.db` (created if missing), or
+    /// `postgres://user:password@host:5432/gatewatch` (the database must exist; see
+    /// `deploy/postgres/`).
     pub url: String,
 }
 
@@ -444,8 +446,11 @@ impl AggregatorConfig {
 
     pub fn validate(&self) -> Vec<String> {
         let mut e = Vec::new();
-        if !self.database.url.starts_with("sqlite:") {
-            e.push(format!("database.url: {:?} is not a sqlite: URL", self.database.url));
+        let url = &self.database.url;
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|s| url.starts_with(s)) {
+            // Only the scheme: the rest may hold a password.
+            let scheme = url.split_once(':').map_or("(none)", |(s, _)| s);
+            e.push(format!("database.url: scheme {scheme:?} is neither sqlite: nor postgres://"));
         }
         if self.ingest.max_payload_bytes < 1024 {
             e.push("ingest.max_payload_bytes: must be >= 1024".into());
@@ -499,7 +504,7 @@ mod tests {
     fn aggregator_rules_are_checked() {
         let cfg = r#"
             [database]
-            url = "postgres://x"
+            url = "mysql://gw:secret@db/x"
             [[rules.loitering]]
             name = "a"
             zone = "plaza"
@@ -507,6 +512,8 @@ mod tests {
         "#;
         let errs = AggregatorConfig::from_toml(cfg).unwrap_err();
         assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].contains("\"mysql\"") && !errs.iter().any(|e| e.contains("secret")), "{errs:#?}");
+        assert!(AggregatorConfig::from_toml("[database]\nurl = \"postgres://gw@db/gatewatch\"").is_ok());
         assert!(AggregatorConfig::from_toml("").is_ok());
     }
 }

@@ -9,7 +9,9 @@
 //!    track, zones, events into the fsynced spool), the file as fast as it goes;
 //! 4. **end to end, N streams** at `--detect-fps` each, every stream the clip at its native
 //!    rate (like a camera): frames delivered against frames the clip had, and frame-to-event
-//!    latency (capture time to the event's spool append).
+//!    latency (capture time to the event's spool append);
+//! 5. **aggregator ingest**: events published to a local Mosquitto, stored with the demo's
+//!    rules on, into SQLite and into PostgreSQL (a throwaway server, or `--ingest-pg-url`).
 //!
 //! CPU is process CPU time over wall time (100 % = one core); RSS is read from /proc.
 //! No broker is needed: events stay in a temporary spool, as they would with the broker away.
@@ -49,9 +51,18 @@ pub struct BenchArgs {
     /// Write the results here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Events for the aggregator ingest phase (0 skips it).
+    /// Events for the aggregator ingest phases (0 skips them).
     #[arg(long, default_value_t = 20_000)]
     ingest_events: u64,
+    /// PostgreSQL database for the PostgreSQL ingest phase (its tables are created; use an
+    /// empty database). Without it the bench starts its own throwaway server (Debian's
+    /// postgresql package, default settings: fsync and synchronous_commit on) and skips the
+    /// phase if there is none.
+    #[arg(long)]
+    ingest_pg_url: Option<String>,
+    /// Only the aggregator ingest phases (sizing a database; seconds, no video).
+    #[arg(long)]
+    ingest_only: bool,
     /// Python for the peer baseline (benches/python_peer.py); made by benches/setup-peer.sh.
     #[arg(long, default_value = "benches/.venv/bin/python")]
     peer_python: PathBuf,
@@ -203,6 +214,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if int8.is_none() {
         progress(&format!("{} not found: int8 phases skipped (make it with models/quantize.py)", args.int8.display()));
     }
+    if args.ingest_only {
+        let phases = ingest_phases(&args).await?;
+        return finish(&args, &base, None, phases);
+    }
     gatewatch_media::init()?;
     let mut phases = Vec::new();
 
@@ -270,16 +285,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
 
-    if args.ingest_events > 0 {
-        progress(&format!("aggregator ingest: {} events through Mosquitto into SQLite, rules on", args.ingest_events));
-        phases.push(ingest(args.ingest_events).await?);
-    }
+    phases.append(&mut ingest_phases(&args).await?);
 
     match peer(&args, &base) {
         Ok(mut p) => phases.append(&mut p),
         Err(e) => progress(&format!("Python peer skipped: {e:#}")),
     }
 
+    finish(&args, &base, int8_agreement, phases)
+}
+
+fn finish(
+    args: &BenchArgs,
+    base: &EdgeConfig,
+    int8_agreement: Option<Agreement>,
+    phases: Vec<Phase>,
+) -> anyhow::Result<()> {
     let report = Report {
         clip: args.clip.clone(),
         model: base.vision.model.display().to_string(),
@@ -295,6 +316,41 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("JSON written to {}", path.display());
     }
     Ok(())
+}
+
+/// The aggregator ingest phases: SQLite, then PostgreSQL (`--ingest-pg-url`, else a throwaway
+/// local server; skipped with a message when there is none).
+async fn ingest_phases(args: &BenchArgs) -> anyhow::Result<Vec<Phase>> {
+    let mut phases = Vec::new();
+    if args.ingest_events == 0 {
+        return Ok(phases);
+    }
+    let dir = tempfile::tempdir()?;
+    let sqlite = format!("sqlite://{}", dir.path().join("ingest.db").display());
+    progress(&format!("aggregator ingest: {} events through Mosquitto into SQLite, rules on", args.ingest_events));
+    phases.push(ingest(args.ingest_events, &sqlite, "aggregator ingest").await?);
+    // Kept alive until the phase is done; dropping it stops the server and removes it.
+    let mut local = None;
+    let pg_url = match &args.ingest_pg_url {
+        Some(url) => Ok(url.clone()),
+        None => match gatewatch_store::LocalPostgres::start() {
+            Ok(pg) => {
+                let url = pg.database("ingest").await;
+                local = Some(pg);
+                url.map_err(anyhow::Error::from)
+            }
+            Err(e) => Err(e.into()),
+        },
+    };
+    match pg_url {
+        Ok(url) => {
+            progress(&format!("aggregator ingest: {} events into PostgreSQL, rules on", args.ingest_events));
+            phases.push(ingest(args.ingest_events, &url, "aggregator ingest postgres").await?);
+        }
+        Err(e) => progress(&format!("PostgreSQL ingest skipped: {e:#}")),
+    }
+    drop(local);
+    Ok(phases)
 }
 
 /// The configured detectors (each on its own thread, as in the edge's pool) running `n`
@@ -422,19 +478,18 @@ fn latency(spool: &SpoolConfig) -> anyhow::Result<Option<Latency>> {
     Ok(Some(Latency { events: ms.len(), p50: q(0.5), p95: q(0.95), p99: q(0.99) }))
 }
 
-/// The aggregator storing `n` events from a local Mosquitto into SQLite with the demo's rules:
-/// events per second from the first publish to the last commit.
-async fn ingest(n: u64) -> anyhow::Result<Phase> {
+/// The aggregator storing `n` events from a local Mosquitto into the database at `url` with the
+/// demo's rules: events per second from the first publish to the last commit.
+async fn ingest(n: u64, url: &str, name: &str) -> anyhow::Result<Phase> {
     use gatewatch_core::config::{AggregatorConfig, MqttConfig};
     use gatewatch_core::detection::ObjectClass;
     use gatewatch_core::event::{Event, EventBody, SCHEMA_V1};
-    let dir = tempfile::tempdir()?;
     let broker = gatewatch_mqtt::broker::Mosquitto::start()?;
     let mqtt = MqttConfig { port: broker.port(), ..Default::default() };
     let mut cfg = AggregatorConfig::from_toml(include_str!("../../../deploy/demo-aggregator.toml"))
         .map_err(|e| anyhow::anyhow!("demo aggregator config: {}", e.join("; ")))?;
     cfg.mqtt = mqtt.clone();
-    cfg.database.url = format!("sqlite://{}", dir.path().join("ingest.db").display());
+    cfg.database.url = url.to_string();
     let aggregator = gatewatch_aggregator::Aggregator::new(cfg).await?;
     let counters = aggregator.counters();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -472,7 +527,7 @@ async fn ingest(n: u64) -> anyhow::Result<Phase> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let stored = counters.snapshot().stored;
-    let phase = Phase { name: "aggregator ingest".into(), inferred: 0, ..meter.finish("ingest", 1, stored, 0) };
+    let phase = Phase { name: name.into(), inferred: 0, ..meter.finish("ingest", 1, stored, 0) };
     let _ = stop_tx.send(true);
     task.await??;
     publisher.disconnect().await;
@@ -535,7 +590,7 @@ fn print_table(r: &Report) {
         r.clip, r.model, r.cores, r.detectors, r.onnx_threads
     );
     println!(
-        "{:<18} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8} {:>24} {:>6} {:>7}",
+        "{:<26} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8} {:>24} {:>6} {:>7}",
         "phase",
         "streams",
         "frames",
@@ -552,7 +607,7 @@ fn print_table(r: &Report) {
         let dropped = p.dropped_pct.map(|d| format!("{d:.1}%")).unwrap_or_else(|| "-".into());
         let rss = if p.rss_mib > 0.0 { format!("{:.0}", p.rss_mib) } else { "-".into() };
         println!(
-            "{:<18} {:>7} {:>8} {:>8.1} {:>9} {:>8.1} {:>8} {:>24} {:>6.0} {:>7}",
+            "{:<26} {:>7} {:>8} {:>8.1} {:>9} {:>8.1} {:>8} {:>24} {:>6.0} {:>7}",
             p.name,
             p.streams,
             p.frames,
@@ -565,7 +620,9 @@ fn print_table(r: &Report) {
             rss
         );
     }
-    println!("detector stages, mean ms per detection (preprocess / ONNX Runtime run / decode+NMS), and CPU:");
+    if r.phases.iter().any(|p| p.stages_ms.is_some()) {
+        println!("detector stages, mean ms per detection (preprocess / ONNX Runtime run / decode+NMS), and CPU:");
+    }
     for p in &r.phases {
         if let Some(st) = p.stages_ms {
             let per_frame = 1000.0 / (p.inferred as f64 / p.seconds).max(1e-9);
@@ -581,6 +638,9 @@ fn print_table(r: &Report) {
     }
     if let Some(ingest) = fps("aggregator ingest") {
         println!("aggregator ingest (SQLite, demo rules on): {ingest:.0} events/s");
+    }
+    if let Some(ingest) = fps("aggregator ingest postgres") {
+        println!("aggregator ingest (PostgreSQL, demo rules on): {ingest:.0} events/s (CPU% is this process only)");
     }
     if let (Some(e2e), Some(peer)) = (fps("e2e every frame"), fps("python e2e")) {
         println!("end-to-end / Python peer end-to-end: {:.2}", e2e / peer);

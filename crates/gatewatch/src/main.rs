@@ -29,7 +29,7 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Run the aggregator: MQTT events → SQLite → rules → alerts.
+    /// Run the aggregator: MQTT events → rules → SQLite or PostgreSQL → alerts.
     Aggregator {
         #[arg(long, short)]
         config: PathBuf,
@@ -58,7 +58,7 @@ enum Command {
     },
     /// Manage the plate lists (wanted, stolen, banned, resident, visitor) in the database.
     Lists {
-        /// Database URL, e.g. sqlite://gatewatch.db
+        /// Database URL: sqlite://gatewatch.db or postgres://user:password@host/gatewatch
         #[arg(long, default_value = "sqlite://gatewatch.db")]
         db: String,
         #[command(subcommand)]
@@ -71,7 +71,7 @@ enum Command {
     },
     /// Watch-desk commands on the alert store.
     Alerts {
-        /// Database URL, e.g. sqlite://gatewatch.db
+        /// Database URL: sqlite://gatewatch.db or postgres://user:password@host/gatewatch
         #[arg(long, default_value = "sqlite://gatewatch.db")]
         db: String,
         #[command(subcommand)]

@@ -1,0 +1,18 @@
+-- A PostgreSQL database for the gatewatch aggregator (a district or a city; SQLite stays the
+-- default for one site). Run once as a superuser:
+--
+--   sudo -u postgres psql -v password=choose-one -f deploy/postgres/create-database.sql
+--
+-- then in aggregator.toml:
+--
+--   [database]
+--   url = "postgres://gatewatch:choose-one@db-host:5432/gatewatch"
+--
+-- The aggregator creates and migrates its tables at start (crates/gatewatch-store/migrations/
+-- postgres; an advisory lock keeps several aggregators starting at once from racing), so the
+-- role needs to own the database and nothing more. Tables hold plates and snapshots: personal
+-- data. Keep the server's connections on TLS or a private network (sslmode=require in the URL).
+
+CREATE ROLE gatewatch LOGIN PASSWORD :'password';
+CREATE DATABASE gatewatch OWNER gatewatch ENCODING 'UTF8' TEMPLATE template0;
+REVOKE ALL ON DATABASE gatewatch FROM PUBLIC;
