@@ -25,7 +25,7 @@ use gatewatch_vision::snapshot;
 use tokio::sync::mpsc;
 
 use crate::envelope::Envelopes;
-use crate::pipeline::{DetectorPool, FrameQueue, Item, Next};
+use crate::pipeline::{CloseOnDrop, DetectorPool, FrameQueue, Item, Next};
 use crate::plates::{PlateTracks, SharedPlateReader};
 
 /// What one camera did in a run.
@@ -140,7 +140,10 @@ impl CameraWorker {
         let queue = Arc::new(FrameQueue::default());
         let tracker = {
             let (w, q) = (worker.clone(), queue.clone());
-            std::thread::Builder::new().name(format!("track-{}", worker.camera.id)).spawn(move || w.track(q))
+            std::thread::Builder::new().name(format!("track-{}", worker.camera.id)).spawn(move || {
+                let _release_reader = CloseOnDrop(q.clone());
+                w.track(q)
+            })
         };
         let tracker = match tracker {
             Ok(t) => t,
@@ -202,6 +205,10 @@ impl CameraWorker {
         let ended_by = loop {
             if self.stop.load(Ordering::SeqCst) {
                 break "stopped".to_string();
+            }
+            if queue.is_closed() {
+                tracing::error!(camera = %id, "tracker gone; stopping the camera");
+                break "tracker stopped".to_string();
             }
             let Some(src) = source.as_mut() else {
                 if let Some(wait) = retry.at.checked_duration_since(Instant::now()) {

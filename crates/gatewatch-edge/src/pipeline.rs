@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
@@ -65,10 +65,20 @@ pub(crate) struct FrameQueue {
 }
 
 impl FrameQueue {
+    /// The state, also after a panic elsewhere (it holds plain data, consistent between
+    /// statements), so that one thread's panic never takes the others down with it.
+    fn state(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wait<'a>(&self, s: MutexGuard<'a, QueueState>) -> MutexGuard<'a, QueueState> {
+        self.changed.wait(s).unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Hand over a due frame. `newest_wins`: replace a frame still waiting (counted as
-    /// dropped); otherwise wait until the tracker took it.
+    /// dropped); otherwise wait until the tracker took it. A closed queue takes nothing.
     pub fn put_frame(&self, frame: Frame, newest_wins: bool) {
-        let mut s = self.state.lock().expect("queue lock");
+        let mut s = self.state();
         while s.frames > 0 && !s.closed {
             if newest_wins {
                 if let Some(i) = s.items.iter().position(|i| matches!(i, Item::Frame(_))) {
@@ -78,7 +88,10 @@ impl FrameQueue {
                 }
                 break;
             }
-            s = self.changed.wait(s).expect("queue lock");
+            s = self.wait(s);
+        }
+        if s.closed {
+            return;
         }
         s.items.push_back(Item::Frame(frame));
         s.frames += 1;
@@ -86,7 +99,10 @@ impl FrameQueue {
     }
 
     pub fn put(&self, item: Item) {
-        let mut s = self.state.lock().expect("queue lock");
+        let mut s = self.state();
+        if s.closed {
+            return;
+        }
         s.items.push_back(item);
         self.changed.notify_all();
     }
@@ -95,7 +111,7 @@ impl FrameQueue {
     /// `take` says there is room in the pipeline) the reader's next item; waits for either.
     /// `Closed` once the reader is gone and nothing is left to wait for.
     pub fn next(&self, result: Option<u64>, take: bool) -> Next {
-        let mut s = self.state.lock().expect("queue lock");
+        let mut s = self.state();
         loop {
             if let Some(r) = result.and_then(|n| s.results.remove(&n)) {
                 return Next::Result(r);
@@ -110,25 +126,42 @@ impl FrameQueue {
             if result.is_none() && s.closed {
                 return Next::Closed;
             }
-            s = self.changed.wait(s).expect("queue lock");
+            s = self.wait(s);
         }
     }
 
     /// A detection result for submission `n` (from the pool).
     fn deliver(&self, n: u64, detected: Detected) {
-        self.state.lock().expect("queue lock").results.insert(n, detected);
+        self.state().results.insert(n, detected);
         self.changed.notify_all();
     }
 
-    /// No more items will come; wakes a waiting reader and tracker.
+    /// No more items will come, or none will be taken: wakes a waiting reader and tracker.
+    /// The reader closes it when its source ends; the tracker's [`CloseOnDrop`] when the
+    /// tracker ends (normally, or by a panic), so a reader never waits for a tracker that is
+    /// gone.
     pub fn close(&self) {
-        self.state.lock().expect("queue lock").closed = true;
+        self.state().closed = true;
         self.changed.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state().closed
     }
 
     /// Frames replaced before the tracker took them.
     pub fn dropped(&self) -> u64 {
-        self.state.lock().expect("queue lock").dropped
+        self.state().dropped
+    }
+}
+
+/// Closes the queue when dropped: held by the tracker thread, so that its end, even by a
+/// panic, releases the reader.
+pub(crate) struct CloseOnDrop(pub Arc<FrameQueue>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -251,6 +284,33 @@ mod tests {
         reader.join().unwrap();
         assert_eq!(seen, (1..=50).collect::<Vec<_>>());
         assert_eq!(q.dropped(), 0);
+    }
+
+    /// A tracker that panics (holding the queue's lock, the worst case) releases a file
+    /// reader waiting for it, and the queue takes nothing more.
+    #[test]
+    fn a_panicking_tracker_releases_a_waiting_reader() {
+        let q = Arc::new(FrameQueue::default());
+        let reader = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                (1..=3).for_each(|i| q.put_frame(frame(i), false));
+                q.is_closed()
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let tracker = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let _release = CloseOnDrop(q.clone());
+                let _held = q.state.lock().unwrap();
+                panic!("tracker bug");
+            })
+        };
+        assert!(tracker.join().is_err());
+        assert!(reader.join().unwrap(), "the reader got out and saw the queue closed");
+        q.put(Item::Stats { at: Utc::now(), decoded: 1, period_s: 1.0 });
+        assert_eq!(q.state().items.len(), 1, "only the frame waiting at the panic; nothing after");
     }
 
     #[test]
