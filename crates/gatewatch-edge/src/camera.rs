@@ -43,6 +43,10 @@ pub struct CameraReport {
     pub restarts: u64,
     /// Wall-clock seconds from the first frame to the last (benchmarks: frames expected).
     pub streamed_s: f64,
+    /// When the first frame was decoded and the last detection result handled: the steady
+    /// pipeline's span, without model loading and pipeline start and stop (benchmarks).
+    pub first_frame: Option<Instant>,
+    pub last_result: Option<Instant>,
     /// Why the camera stopped: "end of stream", "stopped", or the error.
     pub ended_by: String,
 }
@@ -86,6 +90,7 @@ struct Tally {
     plates: u64,
     /// `(inferred, dropped)` at the last camera_stats.
     at_stats: (u64, u64),
+    last_result: Option<Instant>,
 }
 
 /// A result the tracker waits for (by submission number), or a control item queued behind it.
@@ -166,6 +171,7 @@ impl CameraWorker {
         report.frames_dropped = queue.dropped();
         report.tracks = tally.tracks;
         report.plates = tally.plates;
+        report.last_result = tally.last_result;
         tracing::info!(camera = %report.camera, frames = report.frames_decoded, inferred = report.frames_inferred,
             dropped = report.frames_dropped, restarts = report.restarts, reason = %report.ended_by, "camera stopped");
         report
@@ -286,6 +292,7 @@ impl CameraWorker {
         drop(source);
         queue.put(Item::End { why: ended_by.clone(), at: last_time });
         report.ended_by = ended_by;
+        report.first_frame = first_frame;
         report
     }
 
@@ -371,6 +378,7 @@ impl CameraWorker {
 
     fn on_detections(&self, s: &mut Stream, tally: &mut Tally, frame: &Frame, detections: &[Detection]) {
         tally.inferred += 1;
+        tally.last_result = Some(Instant::now());
         let t = frame.t();
         s.last_t = t;
         let update = s.tracker.update(detections, t);

@@ -6,7 +6,10 @@
 //! 2. **inference-only**: the detector (preprocess + ONNX Runtime + decode/NMS) on frames
 //!    decoded beforehand, with the edge's thread settings;
 //! 3. **end to end, one stream, every frame inferred**: the real edge worker (decode, detect,
-//!    track, zones, events into the fsynced spool), the file as fast as it goes;
+//!    track, zones, events into the fsynced spool), the file as fast as it goes; the rate is
+//!    counted from the first frame decoded to the last result handled (model loading and the
+//!    pipeline's start and stop, which inference-only and the peer leave out too, are shown
+//!    apart as the run's wall time);
 //! 4. **end to end, N streams** at `--detect-fps` each, every stream the clip at its native
 //!    rate (like a camera): frames delivered against frames the clip had, and frame-to-event
 //!    latency (capture time to the event's spool append);
@@ -76,6 +79,10 @@ pub struct BenchArgs {
     /// Override the config's ONNX Runtime threads per detector ([vision] intra_threads).
     #[arg(long)]
     threads: Option<usize>,
+    /// Score threshold of the int8 phases. Its scores come out a little lower than fp32's near
+    /// the threshold (models/quantize.py); agreement is reported at this and at the config's.
+    #[arg(long, default_value_t = 0.34)]
+    int8_score_threshold: f32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -92,6 +99,9 @@ struct Phase {
     #[serde(skip_serializing_if = "Option::is_none")]
     dropped_pct: Option<f64>,
     inferred: u64,
+    /// The whole run when `seconds` is the running pipeline's span (e2e every frame).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wall_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<Latency>,
     /// Mean milliseconds per detection in each detector stage (edge phases): where the time
@@ -132,19 +142,28 @@ struct Report {
     cores: usize,
     onnx_threads: usize,
     detectors: usize,
-    /// fp32 detections on every 4th clip frame, and how many the int8 model found too.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    int8_agreement: Option<Agreement>,
+    /// fp32 detections on every 4th clip frame, and how many the int8 model found too, at
+    /// the config's score threshold and at the int8 one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    int8_agreement: Vec<Agreement>,
     phases: Vec<Phase>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
 struct Agreement {
+    /// The int8 model's score threshold (fp32 keeps the config's).
+    int8_threshold: f32,
     frames: usize,
     fp32: usize,
     found: usize,
+    /// int8 detections fp32 did not make at its threshold...
     extra: usize,
+    /// ...of which fp32 had just under it (score >= NEAR_MISS).
+    extra_near_miss: usize,
 }
+
+/// fp32 scores from here to the threshold count as near misses for the int8 extras.
+const NEAR_MISS: f32 = 0.25;
 
 /// Process CPU seconds so far (user + system), from /proc/self/stat.
 fn cpu_seconds() -> f64 {
@@ -188,6 +207,7 @@ impl Meter {
             native_fps: None,
             dropped_pct: None,
             inferred,
+            wall_s: None,
             latency_ms: None,
             stages_ms: None,
             cpu_pct: 100.0 * (cpu_seconds() - self.cpu) / seconds,
@@ -209,6 +229,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let int8 = args.int8.is_file().then(|| {
         let mut cfg = base.clone();
         cfg.vision.model = args.int8.clone();
+        cfg.vision.score_threshold = args.int8_score_threshold;
         cfg
     });
     if int8.is_none() {
@@ -216,7 +237,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if args.ingest_only {
         let phases = ingest_phases(&args).await?;
-        return finish(&args, &base, None, phases);
+        return finish(&args, &base, Vec::new(), phases);
     }
     gatewatch_media::init()?;
     let mut phases = Vec::new();
@@ -256,13 +277,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (phase, _) = edge_run(&base, &args.clip, 1, 1000.0, false, None).await?;
     // A file decoded faster than real time has no meaningful capture time: no latency here.
     phases.push(Phase { name: "e2e every frame".into(), latency_ms: None, ..phase });
-    let mut int8_agreement = None;
+    let mut int8_agreement = Vec::new();
     if let Some(cfg) = &int8 {
         progress("int8: end to end, 1 stream, every frame inferred");
         let (phase, _) = edge_run(cfg, &args.clip, 1, 1000.0, false, None).await?;
         phases.push(Phase { name: "int8 e2e every frame".into(), latency_ms: None, ..phase });
         progress("int8: detections against fp32 on every 4th frame of the clip");
-        int8_agreement = Some(agreement(&base, cfg, &args.clip)?);
+        let thresholds = [base.vision.score_threshold, args.int8_score_threshold];
+        int8_agreement = agreement(&base, cfg, &thresholds, &args.clip)?;
     }
 
     let models = std::iter::once(("", &base)).chain(int8.as_ref().map(|c| ("int8 ", c)));
@@ -298,7 +320,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn finish(
     args: &BenchArgs,
     base: &EdgeConfig,
-    int8_agreement: Option<Agreement>,
+    int8_agreement: Vec<Agreement>,
     phases: Vec<Phase>,
 ) -> anyhow::Result<()> {
     let report = Report {
@@ -392,11 +414,26 @@ fn inference_only(
     Ok(phase)
 }
 
-/// fp32 against int8 on every 4th frame of the clip: detections of fp32 that int8 found too.
-fn agreement(fp32: &EdgeConfig, int8: &EdgeConfig, clip: &str) -> anyhow::Result<Agreement> {
-    let (mut a, mut b) = (Detector::new(&fp32.vision)?, Detector::new(&int8.vision)?);
+/// fp32 against int8 on every 4th frame of the clip, for each int8 score threshold. Each model
+/// runs once per frame at a low threshold and is cut at each threshold afterwards: greedy NMS
+/// never lets a lower score suppress a higher one, so the cut equals a run at that threshold.
+fn agreement(fp32: &EdgeConfig, int8: &EdgeConfig, thresholds: &[f32], clip: &str) -> anyhow::Result<Vec<Agreement>> {
+    let low = |cfg: &EdgeConfig, t: f32| {
+        let mut v = cfg.vision.clone();
+        v.score_threshold = t;
+        Detector::new(&v)
+    };
+    let min = thresholds.iter().copied().fold(NEAR_MISS, f32::min);
+    let (mut a, mut b) = (low(fp32, NEAR_MISS)?, low(int8, min)?);
+    let at = |dets: &[gatewatch_core::detection::Detection], t: f32| -> Vec<_> {
+        dets.iter().filter(|d| d.score >= t).copied().collect()
+    };
+    let reference_t = fp32.vision.score_threshold;
+    let mut out: Vec<Agreement> = thresholds
+        .iter()
+        .map(|&t| Agreement { int8_threshold: t, frames: 0, fp32: 0, found: 0, extra: 0, extra_near_miss: 0 })
+        .collect();
     let mut source = FrameSource::open("agreement", clip, &SourceOptions { realtime: false })?;
-    let mut out = Agreement { frames: 0, fp32: 0, found: 0, extra: 0 };
     let mut i = 0u64;
     loop {
         match source.next(Duration::from_secs(5))? {
@@ -405,13 +442,20 @@ fn agreement(fp32: &EdgeConfig, int8: &EdgeConfig, clip: &str) -> anyhow::Result
                 if i % 4 != 1 {
                     continue;
                 }
-                let reference = a.detect(&f.rgb, f.width, f.height)?;
-                let other = b.detect(&f.rgb, f.width, f.height)?;
-                let (found, extra) = gatewatch_core::detection::agreement(&reference, &other, 0.5);
-                out.frames += 1;
-                out.fp32 += reference.len();
-                out.found += found;
-                out.extra += extra;
+                let fp32_all = a.detect(&f.rgb, f.width, f.height)?;
+                let int8_all = b.detect(&f.rgb, f.width, f.height)?;
+                let reference = at(&fp32_all, reference_t);
+                let near: Vec<_> = fp32_all.iter().filter(|d| d.score < reference_t).copied().collect();
+                for o in &mut out {
+                    let other = at(&int8_all, o.int8_threshold);
+                    let (found, taken) = gatewatch_core::detection::greedy_match(&reference, &other, 0.5);
+                    let extras: Vec<_> = other.iter().zip(&taken).filter(|(_, t)| !**t).map(|(d, _)| *d).collect();
+                    o.frames += 1;
+                    o.fp32 += reference.len();
+                    o.found += found;
+                    o.extra += extras.len();
+                    o.extra_near_miss += gatewatch_core::detection::agreement(&near, &extras, 0.5).0;
+                }
             }
             Pulled::Timeout => continue,
             Pulled::Eos => return Ok(out),
@@ -448,6 +492,19 @@ async fn edge_run(
     let meter = Meter::start();
     let report = gatewatch_edge::run(cfg.clone(), stop, Duration::ZERO).await?;
     let mut phase = meter.finish("e2e", streams, report.frames_decoded(), report.frames_inferred());
+    // A file played as fast as it goes: the rate is that of the running pipeline, from the
+    // first frame decoded to the last result handled, as inference-only and the peer count
+    // after their model is loaded; the whole run (loading the detectors, starting and
+    // stopping the pipeline) is kept as `wall_s`.
+    let first = report.cameras.iter().filter_map(|c| c.first_frame).min();
+    let last = report.cameras.iter().filter_map(|c| c.last_result).max();
+    if seconds.is_none()
+        && let (Some(first), Some(last)) = (first, last)
+    {
+        phase.wall_s = Some(phase.seconds);
+        phase.seconds = last.duration_since(first).as_secs_f64().max(1e-3);
+        phase.fps = phase.frames as f64 / phase.seconds;
+    }
     phase.latency_ms = latency(&cfg.spool)?;
     phase.stages_ms = Some(Stages::of(report.timings));
     Ok((phase, report))
@@ -575,6 +632,7 @@ fn peer(args: &BenchArgs, base: &EdgeConfig) -> anyhow::Result<Vec<Phase>> {
         native_fps: None,
         dropped_pct: None,
         inferred: r.frames,
+        wall_s: None,
         latency_ms: None,
         stages_ms: None,
         cpu_pct: r.cpu_pct,
@@ -632,6 +690,16 @@ fn print_table(r: &Report) {
             );
         }
     }
+    for p in r.phases.iter().filter(|p| p.wall_s.is_some()) {
+        println!(
+            "{}: {:.1} s from the first frame decoded to the last result handled; {:.1} s with loading the \
+             detectors and starting and stopping the pipeline ({:.1} fps over that)",
+            p.name,
+            p.seconds,
+            p.wall_s.unwrap_or_default(),
+            p.frames as f64 / p.wall_s.unwrap_or(1.0)
+        );
+    }
     let fps = |name: &str| r.phases.iter().find(|p| p.name == name).map(|p| p.fps);
     if let (Some(e2e), Some(inf)) = (fps("e2e every frame"), fps("inference-only")) {
         println!("end-to-end / inference-only (one stream, every frame inferred): {:.2}", e2e / inf);
@@ -651,13 +719,16 @@ fn print_table(r: &Report) {
     if let (Some(e2e), Some(peer)) = (fps("int8 e2e every frame"), fps("python e2e")) {
         println!("int8: end-to-end / Python peer (fp32) end-to-end: {:.2}", e2e / peer);
     }
-    if let Some(a) = r.int8_agreement {
+    for a in &r.int8_agreement {
         println!(
-            "int8 agreement: {} of {} fp32 detections found ({:.1}%), {} extra, on {} frames (same class, IoU >= 0.5)",
+            "int8 agreement at int8 threshold {:.2}: {} of {} fp32 detections found ({:.1}%), {} extra ({} of them fp32 \
+             scored {NEAR_MISS}..threshold), on {} frames (same class, IoU >= 0.5)",
+            a.int8_threshold,
             a.found,
             a.fp32,
             100.0 * a.found as f64 / a.fp32.max(1) as f64,
             a.extra,
+            a.extra_near_miss,
             a.frames
         );
     }
