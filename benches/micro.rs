@@ -39,6 +39,16 @@ fn preprocess(c: &mut Criterion) {
     });
 }
 
+fn motion(c: &mut Criterion) {
+    let (w, h) = (768usize, 576usize);
+    let mut rng = Lcg(2);
+    let src: Vec<u8> = (0..w * h * 3).map(|_| (rng.next() * 255.0) as u8).collect();
+    let reference = gatewatch_core::motion::Thumbnail::of(&src, w, h);
+    c.bench_function("motion gate: thumbnail of 768x576 + compare", |b| {
+        b.iter(|| gatewatch_core::motion::Thumbnail::of(black_box(&src), w, h).changed_cells(&reference, 10.0))
+    });
+}
+
 fn decode(c: &mut Criterion) {
     let p = DecodeParams::default();
     let mut rng = Lcg(2);
@@ -107,13 +117,21 @@ fn rules(c: &mut Criterion) {
             let track = i / 4;
             let body = match i % 4 {
                 0 => EventBody::ZoneEntered { track, class: ObjectClass::Person, zone: "shed".into() },
-                1 => {
-                    EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, frames_dropped: 0, period_s: 5.0 }
-                }
+                1 => EventBody::CameraStats {
+                    frames_decoded: 50,
+                    frames_inferred: 25,
+                    frames_dropped: 0,
+                    frames_gated: 0,
+                    period_s: 5.0,
+                },
                 2 => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "shed".into(), dwell_s: 30.0 },
-                _ => {
-                    EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, frames_dropped: 0, period_s: 5.0 }
-                }
+                _ => EventBody::CameraStats {
+                    frames_decoded: 50,
+                    frames_inferred: 25,
+                    frames_dropped: 0,
+                    frames_gated: 0,
+                    period_s: 5.0,
+                },
             };
             Event {
                 schema: SCHEMA_V1.into(),
@@ -141,5 +159,5 @@ fn rules(c: &mut Criterion) {
     });
 }
 
-criterion_group!(micro, preprocess, decode, tracker, rules);
+criterion_group!(micro, preprocess, motion, decode, tracker, rules);
 criterion_main!(micro);

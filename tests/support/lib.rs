@@ -87,7 +87,13 @@ pub fn synthetic_event(site: &str, edge: &str, camera: &str, i: u64) -> gatewatc
     use gatewatch_core::event::{EventBody, SCHEMA_V1};
     let track = i / 3;
     let body = match i % 3 {
-        0 => EventBody::CameraStats { frames_decoded: i, frames_inferred: i / 2, frames_dropped: 0, period_s: 1.0 },
+        0 => EventBody::CameraStats {
+            frames_decoded: i,
+            frames_inferred: i / 2,
+            frames_dropped: 0,
+            frames_gated: 0,
+            period_s: 1.0,
+        },
         1 => EventBody::ZoneEntered { track, class: ObjectClass::Person, zone: "gate".into() },
         _ => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "gate".into(), dwell_s: 1.5 },
     };

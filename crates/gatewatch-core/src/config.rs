@@ -235,6 +235,27 @@ pub struct CameraConfig {
     /// Longest wait between two restarts of a dead source.
     #[serde(default = "default_max_backoff")]
     pub max_backoff_s: f64,
+    /// Optional: skip detection while the picture is still (see `motion`). Off when absent.
+    #[serde(default)]
+    pub motion_gate: Option<MotionGateConfig>,
+}
+
+/// `[cameras.motion_gate]`: a due frame whose 32x24 grey thumbnail has no cell `level` grey
+/// levels away from the last detected frame's is not detected again, unless that detection
+/// is `max_skip_s` old; the tracker keeps the last detections meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MotionGateConfig {
+    #[serde(default = "default_motion_level")]
+    pub level: f32,
+    #[serde(default = "default_max_skip")]
+    pub max_skip_s: f64,
+}
+
+fn default_motion_level() -> f32 {
+    10.0
+}
+fn default_max_skip() -> f64 {
+    2.0
 }
 
 fn default_watchdog() -> f64 {
@@ -417,6 +438,11 @@ impl EdgeConfig {
             }
             if !non_negative(c.exit_grace_s) {
                 e.push(format!("{at}.exit_grace_s: must be >= 0"));
+            }
+            if let Some(g) = &c.motion_gate
+                && !(g.level > 0.0 && g.level <= 255.0 && g.max_skip_s > 0.0 && g.max_skip_s <= 60.0)
+            {
+                e.push(format!("{at}.motion_gate: need level within (0, 255] and max_skip_s within (0, 60]"));
             }
             let mut names = HashSet::new();
             for (j, z) in c.zones.iter().enumerate() {

@@ -54,6 +54,10 @@ pub enum EventBody {
         /// (the edge is overloaded). Absent from older edges: 0.
         #[serde(default)]
         frames_dropped: u64,
+        /// Due frames the motion gate found still: not detected, the last detections kept.
+        /// Absent from older edges: 0.
+        #[serde(default)]
+        frames_gated: u64,
         period_s: f64,
     },
     TrackStarted {
@@ -312,7 +316,13 @@ mod tests {
         let bodies = [
             EventBody::CameraOnline { width: 768, height: 576 },
             EventBody::CameraOffline { reason: "eos".into() },
-            EventBody::CameraStats { frames_decoded: 10, frames_inferred: 5, frames_dropped: 0, period_s: 1.0 },
+            EventBody::CameraStats {
+                frames_decoded: 10,
+                frames_inferred: 5,
+                frames_dropped: 0,
+                frames_gated: 0,
+                period_s: 1.0,
+            },
             EventBody::TrackStarted {
                 track: 1,
                 class: ObjectClass::Car,

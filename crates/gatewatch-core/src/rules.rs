@@ -516,7 +516,13 @@ mod tests {
         EventBody::ZoneEntered { track, class: ObjectClass::Person, zone: "shed".into() }
     }
     fn tick() -> EventBody {
-        EventBody::CameraStats { frames_decoded: 10, frames_inferred: 5, frames_dropped: 0, period_s: 1.0 }
+        EventBody::CameraStats {
+            frames_decoded: 10,
+            frames_inferred: 5,
+            frames_dropped: 0,
+            frames_gated: 0,
+            period_s: 1.0,
+        }
     }
 
     fn loitering(window: Option<&str>) -> RuleSet {

@@ -30,7 +30,16 @@ fn samples() -> Vec<Vec<u8>> {
         body,
     };
     vec![
-        ev(1, EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, frames_dropped: 0, period_s: 5.0 }),
+        ev(
+            1,
+            EventBody::CameraStats {
+                frames_decoded: 50,
+                frames_inferred: 25,
+                frames_dropped: 0,
+                frames_gated: 0,
+                period_s: 5.0,
+            },
+        ),
         ev(
             2,
             EventBody::TrackStarted {

@@ -18,6 +18,7 @@ use gatewatch_core::config::{CameraConfig, PlatesConfig, SnapshotConfig};
 use gatewatch_core::detection::Detection;
 use gatewatch_core::event::{Event, EventBody, Snapshot};
 use gatewatch_core::frame::Frame;
+use gatewatch_core::motion::{MotionGate, Thumbnail};
 use gatewatch_core::tracker::{EndedTrack, TrackId, Tracker, TrackerConfig};
 use gatewatch_core::zones::{ZoneChange, ZoneTracker};
 use gatewatch_media::{FrameSource, Pulled, SourceOptions};
@@ -36,6 +37,8 @@ pub struct CameraReport {
     pub frames_inferred: u64,
     /// Frames due for detection that a newer one replaced while the detectors were busy.
     pub frames_dropped: u64,
+    /// Due frames the motion gate found still (not detected; the last detections kept).
+    pub frames_gated: u64,
     pub tracks: u64,
     /// Plate reads published.
     pub plates: u64,
@@ -79,6 +82,9 @@ struct Stream {
     best: HashMap<TrackId, BestView>,
     /// Stream time of the last frame through the tracker.
     last_t: f64,
+    /// What the detector found in the last frame it saw: kept for frames the motion gate
+    /// finds still.
+    last_detections: Vec<Detection>,
     plates: Option<PlateTracks>,
 }
 
@@ -89,7 +95,9 @@ struct Tally {
     tracks: u64,
     plates: u64,
     /// `(inferred, dropped)` at the last camera_stats.
-    at_stats: (u64, u64),
+    at_stats: (u64, u64, u64),
+    /// Due frames the motion gate found still.
+    gated: u64,
     last_result: Option<Instant>,
 }
 
@@ -130,6 +138,7 @@ impl Stream {
             zones: ZoneTracker::new(w.camera.zones.iter().map(|z| z.to_zone()).collect(), w.camera.exit_grace_s),
             best: HashMap::new(),
             last_t: 0.0,
+            last_detections: Vec::new(),
             plates: w.plates.as_ref().map(|(_, cfg)| PlateTracks::new(cfg.clone(), w.camera.plate_camera)),
         }
     }
@@ -172,6 +181,7 @@ impl CameraWorker {
         report.tracks = tally.tracks;
         report.plates = tally.plates;
         report.last_result = tally.last_result;
+        report.frames_gated = tally.gated;
         tracing::info!(camera = %report.camera, frames = report.frames_decoded, inferred = report.frames_inferred,
             dropped = report.frames_dropped, restarts = report.restarts, reason = %report.ended_by, "camera stopped");
         report
@@ -196,6 +206,7 @@ impl CameraWorker {
         // Stream time of the last frame sent for detection, and (time, decoded) at the last stats.
         let mut last_due: Option<f64> = None;
         let mut last_stats: Option<(f64, u64)> = None;
+        let mut gate = self.camera.motion_gate.map(MotionGate::new);
         let offline = |why: &str, at, online: &mut bool, reported: &mut bool, due: &mut Option<f64>| {
             if !*reported {
                 tracing::warn!(camera = %id, reason = why, "camera offline; restarting its source with backoff");
@@ -259,8 +270,15 @@ impl CameraWorker {
                         last_stats = Some((t, report.frames_decoded));
                     }
                     if last_due.is_none_or(|last| t - last >= 1.0 / self.camera.detect_fps - 1e-6) {
+                        let still = gate.as_mut().is_some_and(|g| {
+                            if last_due.is_none() {
+                                g.reset(); // a new connection: its stream time starts afresh
+                            }
+                            let thumb = Thumbnail::of(&frame.rgb, frame.width as usize, frame.height as usize);
+                            !g.needs_detection(thumb, t)
+                        });
                         last_due = Some(t);
-                        queue.put_frame(frame, newest_wins);
+                        queue.put_frame(if still { Item::Still(frame) } else { Item::Frame(frame) }, newest_wins);
                     }
                     continue;
                 }
@@ -305,7 +323,11 @@ impl CameraWorker {
         loop {
             let next = match pending.front() {
                 Some(Pending::Control(_)) => None,
-                Some(Pending::Frame(n)) => Some(queue.next(Some(*n), in_flight < self.pool.depth())),
+                // Room for more: frames in the pool and still frames waiting behind them both
+                // count, so neither piles up.
+                Some(Pending::Frame(n)) => {
+                    Some(queue.next(Some(*n), in_flight < self.pool.depth() && pending.len() < 2 * self.pool.depth()))
+                }
                 None => Some(queue.next(None, true)),
             };
             let item = match next {
@@ -325,7 +347,12 @@ impl CameraWorker {
                     pending.pop_front();
                     in_flight -= 1;
                     match found {
-                        Ok(detections) => self.on_detections(&mut s, &mut tally, &frame, &detections),
+                        Ok(detections) => {
+                            tally.inferred += 1;
+                            tally.last_result = Some(Instant::now());
+                            self.on_detections(&mut s, &mut tally, &frame, &detections, true);
+                            s.last_detections = detections;
+                        }
                         Err(e) => tracing::warn!(camera = %self.camera.id, error = %e, "detection failed on a frame"),
                     }
                     continue;
@@ -338,6 +365,13 @@ impl CameraWorker {
             };
             match item {
                 Item::Frame(_) => unreachable!("frames are submitted"),
+                Item::Still(frame) => {
+                    tally.gated += 1;
+                    tally.last_result = Some(Instant::now());
+                    let kept = std::mem::take(&mut s.last_detections);
+                    self.on_detections(&mut s, &mut tally, &frame, &kept, false);
+                    s.last_detections = kept;
+                }
                 Item::Online { width, height, at } => self.emit(at, EventBody::CameraOnline { width, height }),
                 Item::Offline { why, at, close, report } => {
                     if close {
@@ -354,9 +388,10 @@ impl CameraWorker {
                         frames_decoded: decoded,
                         frames_inferred: tally.inferred - tally.at_stats.0,
                         frames_dropped: dropped - tally.at_stats.1,
+                        frames_gated: tally.gated - tally.at_stats.2,
                         period_s,
                     };
-                    tally.at_stats = (tally.inferred, dropped);
+                    tally.at_stats = (tally.inferred, dropped, tally.gated);
                     self.emit(at, body);
                 }
                 Item::End { why, at } => {
@@ -376,9 +411,16 @@ impl CameraWorker {
         self.end_tracks(s, tally, ended, now_t, at);
     }
 
-    fn on_detections(&self, s: &mut Stream, tally: &mut Tally, frame: &Frame, detections: &[Detection]) {
-        tally.inferred += 1;
-        tally.last_result = Some(Instant::now());
+    /// Detections of a frame through tracker, snapshots, zones and (`detected`: only for
+    /// frames the detector saw, not still ones) plate reading.
+    fn on_detections(
+        &self,
+        s: &mut Stream,
+        tally: &mut Tally,
+        frame: &Frame,
+        detections: &[Detection],
+        detected: bool,
+    ) {
         let t = frame.t();
         s.last_t = t;
         let update = s.tracker.update(detections, t);
@@ -402,7 +444,7 @@ impl CameraWorker {
         for change in s.zones.update(&update.observed, frame.width as f32, frame.height as f32, t) {
             self.emit_zone(frame.captured_at, change);
         }
-        if let (Some((reader, _)), Some(plates)) = (&self.plates, &mut s.plates) {
+        if detected && let (Some((reader, _)), Some(plates)) = (&self.plates, &mut s.plates) {
             for read in plates.on_frame(reader, frame, tally.inferred, &update.observed, &self.snapshot) {
                 tracing::debug!(camera = %self.camera.id, track = read.track, reads = read.reads, "plate published");
                 tally.plates += 1;

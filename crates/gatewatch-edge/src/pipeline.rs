@@ -28,6 +28,8 @@ use gatewatch_vision::{Detector, VisionError};
 pub(crate) enum Item {
     /// A frame due for detection.
     Frame(Frame),
+    /// A due frame the motion gate found still: the tracker keeps the last detections.
+    Still(Frame),
     /// Frames flow (again).
     Online { width: u32, height: u32, at: DateTime<Utc> },
     /// The source failed: close open tracks if it had been online, report once per outage.
@@ -75,13 +77,15 @@ impl FrameQueue {
         self.changed.wait(s).unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Hand over a due frame. `newest_wins`: replace a frame still waiting (counted as
-    /// dropped); otherwise wait until the tracker took it. A closed queue takes nothing.
-    pub fn put_frame(&self, frame: Frame, newest_wins: bool) {
+    /// Hand over a due frame (`Item::Frame` or `Item::Still`). `newest_wins`: replace a frame
+    /// still waiting (counted as dropped); otherwise wait until the tracker took it. A closed
+    /// queue takes nothing.
+    pub fn put_frame(&self, item: Item, newest_wins: bool) {
+        debug_assert!(is_frame(&item));
         let mut s = self.state();
         while s.frames > 0 && !s.closed {
             if newest_wins {
-                if let Some(i) = s.items.iter().position(|i| matches!(i, Item::Frame(_))) {
+                if let Some(i) = s.items.iter().position(is_frame) {
                     s.items.remove(i);
                     s.frames -= 1;
                     s.dropped += 1;
@@ -93,7 +97,7 @@ impl FrameQueue {
         if s.closed {
             return;
         }
-        s.items.push_back(Item::Frame(frame));
+        s.items.push_back(item);
         s.frames += 1;
         self.changed.notify_all();
     }
@@ -117,7 +121,7 @@ impl FrameQueue {
                 return Next::Result(r);
             }
             if take && let Some(item) = s.items.pop_front() {
-                if matches!(item, Item::Frame(_)) {
+                if is_frame(&item) {
                     s.frames -= 1;
                     self.changed.notify_all();
                 }
@@ -153,6 +157,10 @@ impl FrameQueue {
     pub fn dropped(&self) -> u64 {
         self.state().dropped
     }
+}
+
+fn is_frame(item: &Item) -> bool {
+    matches!(item, Item::Frame(_) | Item::Still(_))
 }
 
 /// Closes the queue when dropped: held by the tracker thread, so that its end, even by a
@@ -257,10 +265,10 @@ mod tests {
     #[test]
     fn newest_frame_wins_and_the_loser_is_counted() {
         let q = FrameQueue::default();
-        q.put_frame(frame(1), true);
-        q.put_frame(frame(2), true);
+        q.put_frame(Item::Frame(frame(1)), true);
+        q.put_frame(Item::Frame(frame(2)), true);
         q.put(Item::Stats { at: Utc::now(), decoded: 3, period_s: 1.0 });
-        q.put_frame(frame(3), true);
+        q.put_frame(Item::Frame(frame(3)), true);
         assert_eq!(q.dropped(), 2);
         assert!(matches!(q.next(None, true), Next::Item(Item::Stats { decoded: 3, .. })), "controls kept, in order");
         assert_eq!(pts(q.next(None, true)), Some(3));
@@ -273,7 +281,7 @@ mod tests {
         let q = Arc::new(FrameQueue::default());
         let reader = {
             let q = q.clone();
-            std::thread::spawn(move || (1..=50).for_each(|i| q.put_frame(frame(i), false)))
+            std::thread::spawn(move || (1..=50).for_each(|i| q.put_frame(Item::Frame(frame(i)), false)))
         };
         let mut seen = Vec::new();
         while seen.len() < 50 {
@@ -294,7 +302,7 @@ mod tests {
         let reader = {
             let q = q.clone();
             std::thread::spawn(move || {
-                (1..=3).for_each(|i| q.put_frame(frame(i), false));
+                (1..=3).for_each(|i| q.put_frame(Item::Frame(frame(i)), false));
                 q.is_closed()
             })
         };
@@ -328,7 +336,7 @@ mod tests {
     #[test]
     fn a_result_is_taken_before_more_frames_only_when_it_is_the_one_awaited() {
         let q = Arc::new(FrameQueue::default());
-        q.put_frame(frame(7), true);
+        q.put_frame(Item::Frame(frame(7)), true);
         q.deliver(2, (frame(2), Ok(vec![])));
         // Waiting for submission 1: its result is not in, so the waiting frame comes out.
         assert_eq!(pts(q.next(Some(1), true)), Some(7));

@@ -564,7 +564,13 @@ async fn ingest(n: u64, url: &str, name: &str) -> anyhow::Result<Phase> {
         let track = i / 3;
         let body = match i % 3 {
             0 => EventBody::ZoneEntered { track, class: ObjectClass::Person, zone: "crossing".into() },
-            1 => EventBody::CameraStats { frames_decoded: 50, frames_inferred: 25, frames_dropped: 0, period_s: 5.0 },
+            1 => EventBody::CameraStats {
+                frames_decoded: 50,
+                frames_inferred: 25,
+                frames_dropped: 0,
+                frames_gated: 0,
+                period_s: 5.0,
+            },
             _ => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "crossing".into(), dwell_s: 30.0 },
         };
         let ev = Event {
