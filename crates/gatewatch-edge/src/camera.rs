@@ -94,7 +94,7 @@ struct Tally {
     inferred: u64,
     tracks: u64,
     plates: u64,
-    /// `(inferred, dropped)` at the last camera_stats.
+    /// `(inferred, dropped, gated)` at the last camera_stats.
     at_stats: (u64, u64, u64),
     /// Due frames the motion gate found still.
     gated: u64,

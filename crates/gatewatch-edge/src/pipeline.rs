@@ -79,14 +79,20 @@ impl FrameQueue {
 
     /// Hand over a due frame (`Item::Frame` or `Item::Still`). `newest_wins`: replace a frame
     /// still waiting (counted as dropped); otherwise wait until the tracker took it. A closed
-    /// queue takes nothing.
-    pub fn put_frame(&self, item: Item, newest_wins: bool) {
+    /// queue takes nothing. A still frame that replaces a frame due for detection is detected
+    /// instead: it was still only against that frame, which now nobody detects.
+    pub fn put_frame(&self, mut item: Item, newest_wins: bool) {
         debug_assert!(is_frame(&item));
         let mut s = self.state();
         while s.frames > 0 && !s.closed {
             if newest_wins {
                 if let Some(i) = s.items.iter().position(is_frame) {
-                    s.items.remove(i);
+                    let replaced = s.items.remove(i);
+                    if matches!(replaced, Some(Item::Frame(_)))
+                        && let Item::Still(frame) = item
+                    {
+                        item = Item::Frame(frame);
+                    }
                     s.frames -= 1;
                     s.dropped += 1;
                 }
@@ -274,6 +280,18 @@ mod tests {
         assert_eq!(pts(q.next(None, true)), Some(3));
         q.close();
         assert!(matches!(q.next(None, true), Next::Closed));
+    }
+
+    #[test]
+    fn a_still_frame_replacing_a_due_detection_is_detected() {
+        let q = FrameQueue::default();
+        q.put_frame(Item::Frame(frame(1)), true);
+        q.put_frame(Item::Still(frame(2)), true); // still against frame 1, which is replaced
+        assert!(matches!(q.next(None, true), Next::Item(Item::Frame(f)) if f.pts_ns == 2));
+        q.put_frame(Item::Still(frame(3)), true);
+        q.put_frame(Item::Still(frame(4)), true); // replacing a still frame: stays still
+        assert!(matches!(q.next(None, true), Next::Item(Item::Still(f)) if f.pts_ns == 4));
+        assert_eq!(q.dropped(), 2);
     }
 
     #[test]
