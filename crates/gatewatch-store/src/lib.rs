@@ -530,14 +530,17 @@ mod tests {
         assert_eq!(store.alerts(false).await.unwrap()[0].acked_by.as_deref(), Some("officer-7"));
     }
 
-    async fn a_batch_lands_whole_and_says_what_was_new(store: Store) {
-        let stats = || EventBody::CameraStats {
+    fn stats() -> EventBody {
+        EventBody::CameraStats {
             frames_decoded: 10,
             frames_inferred: 5,
             frames_dropped: 0,
             frames_gated: 0,
             period_s: 1.0,
-        };
+        }
+    }
+
+    async fn a_batch_lands_whole_and_says_what_was_new(store: Store) {
         let old = event(stats());
         store.commit(&old, &[alert(&old, "k-old")]).await.unwrap();
         let events: Vec<Event> = (0..1200).map(|_| event(stats())).collect();
@@ -617,13 +620,6 @@ mod tests {
     async fn postgres_restart_is_transient_and_recovers() {
         let mut pg = LocalPostgres::start().unwrap();
         let store = Store::open(&pg.database("restart").await.unwrap()).await.unwrap();
-        let stats = || EventBody::CameraStats {
-            frames_decoded: 10,
-            frames_inferred: 5,
-            frames_dropped: 0,
-            frames_gated: 0,
-            period_s: 1.0,
-        };
         let before = event(stats());
         assert!(store.commit(&before, &[]).await.unwrap().0);
         pg.stop();
