@@ -319,8 +319,9 @@ impl CameraWorker {
         let mut s = Stream::new(self);
         let mut tally = Tally::default();
         let mut pending: VecDeque<Pending> = VecDeque::new();
-        let (mut submitted, mut in_flight) = (0u64, 0usize);
+        let mut submitted = 0u64;
         loop {
+            let in_flight = pending.iter().filter(|p| matches!(p, Pending::Frame(_))).count();
             let next = match pending.front() {
                 Some(Pending::Control(_)) => None,
                 // Room for more: frames in the pool and still frames waiting behind them both
@@ -334,7 +335,6 @@ impl CameraWorker {
                 // A new frame or control item from the reader: into the pipeline, in order.
                 Some(Next::Item(Item::Frame(frame))) => {
                     submitted += 1;
-                    in_flight += 1;
                     self.pool.submit(frame, submitted, &queue);
                     pending.push_back(Pending::Frame(submitted));
                     continue;
@@ -345,7 +345,6 @@ impl CameraWorker {
                 }
                 Some(Next::Result((frame, found))) => {
                     pending.pop_front();
-                    in_flight -= 1;
                     match found {
                         Ok(detections) => {
                             tally.inferred += 1;

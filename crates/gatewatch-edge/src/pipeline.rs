@@ -7,8 +7,8 @@
 //!
 //! The reader never waits for inference on a live source: a due frame replaces the one still
 //! waiting, and the replaced frame is counted as dropped. A file played as fast as it goes
-//! waits instead, so every due frame of a clip is inferred. The tracker keeps up to `N` frames
-//! in flight in the pool and takes their results in frame order; results come back through
+//! waits instead, so every due frame of a clip is inferred. The tracker keeps up to `N + 1`
+//! frames in flight in the pool and takes their results in frame order; results come back through
 //! the camera's queue, so the tracker wakes for a result or a new frame, whichever is first.
 
 use std::collections::{HashMap, VecDeque};
@@ -193,7 +193,7 @@ fn stopped() -> VisionError {
 }
 
 /// `workers` detectors on their own threads, fed from one queue shared by all cameras
-/// (first come, first served; each camera has at most `workers` frames in it).
+/// (first come, first served; each camera has at most [`DetectorPool::depth`] frames in it).
 pub(crate) struct DetectorPool {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     threads: Mutex<Vec<JoinHandle<Timings>>>,

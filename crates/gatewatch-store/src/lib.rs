@@ -100,7 +100,7 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
-pub fn is_postgres_url(url: &str) -> bool {
+fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 

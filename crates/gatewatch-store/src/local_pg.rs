@@ -7,7 +7,7 @@
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use crate::StoreError;
@@ -90,10 +90,6 @@ impl LocalPostgres {
         Ok(pg)
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The URL of database `name` (letters, digits and `_`), created if it does not exist.
     pub async fn database(&self, name: &str) -> Result<String, StoreError> {
         use sqlx::Connection;
@@ -130,9 +126,9 @@ impl LocalPostgres {
                 c.arg("start");
             });
         if let Err(e) = started {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: Vec<&str> = tail.lines().rev().take(5).collect();
-            return Err(err(format!("{e}; server log: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))));
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            return Err(err(format!("{e}; server log: {}", lines[lines.len().saturating_sub(5)..].join(" | "))));
         }
         self.running = true;
         Ok(())
@@ -162,11 +158,6 @@ impl LocalPostgres {
         } else {
             Err(err(format!("{program} {}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())))
         }
-    }
-
-    /// Where the cluster lives (removed on drop).
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

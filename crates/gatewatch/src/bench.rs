@@ -408,9 +408,7 @@ fn inference_only(
     let mut phase = meter.finish(name, 1, n as u64, n as u64);
     // Stage means include each detector's one warm-up call.
     let t = detectors.iter().fold(gatewatch_vision::detector::Timings::default(), |t, d| t.plus(d.timings()));
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0 / t.calls.max(1) as f64;
-    phase.stages_ms =
-        Some(Stages { preprocess: ms(t.preprocess), inference: ms(t.inference), postprocess: ms(t.postprocess) });
+    phase.stages_ms = Some(Stages::of(t));
     Ok(phase)
 }
 
