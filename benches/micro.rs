@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the hot pure functions of a frame's journey:
 //! preprocessing (resize + normalise to the model's input), NanoDet decode + NMS, a tracker
-//! update, and the rules over a stream of events.
+//! update, the rules over a stream of events, and a plate read matched against lists of
+//! 10^2 .. 10^5 entries (the index beside a full scan).
 //!
 //! ```text
 //! cargo bench --bench micro                 # all
@@ -159,5 +160,49 @@ fn rules(c: &mut Criterion) {
     });
 }
 
-criterion_group!(micro, preprocess, motion, decode, tracker, rules);
+/// Matching one plate read (the voted text and two candidates) against lists of 10^2 .. 10^5
+/// entries: the index against a scan of every entry, measured side by side.
+fn plate_lists(c: &mut Criterion) {
+    use gatewatch_core::plate::confusion_distance;
+    use gatewatch_core::registry::{ListEntry, ListKind};
+    let mut rng = Lcg(3);
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let provinces: Vec<char> = gatewatch_core::plate::PROVINCES.chars().collect();
+    let mut plate = || {
+        let mut p = String::new();
+        p.push(provinces[(rng.next() * provinces.len() as f32) as usize % provinces.len()]);
+        for _ in 0..6 {
+            p.push(ALPHABET[(rng.next() * ALPHABET.len() as f32) as usize % ALPHABET.len()] as char);
+        }
+        p
+    };
+    let at = Utc.with_ymd_and_hms(2026, 11, 28, 3, 0, 0).unwrap();
+    let mut group = c.benchmark_group("plate read against a list");
+    for n in [100usize, 1_000, 10_000, 100_000] {
+        let kinds = [ListKind::Stolen, ListKind::Wanted, ListKind::Resident];
+        let entries: Vec<ListEntry> =
+            (0..n).map(|i| ListEntry::new(kinds[i % 3], &plate(), "x", None, None).unwrap()).collect();
+        // A read one confusion away from an entry, and two unrelated candidates.
+        let mut near: Vec<char> = entries[n / 2].plate.chars().collect();
+        near[3] = if near[3] == '8' { 'B' } else { '8' };
+        let reads: Vec<String> = vec![near.into_iter().collect(), plate(), plate()];
+        let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
+        let registry = Registry::new(entries.clone(), Default::default());
+        group.bench_function(format!("index, {n} entries"), |b| b.iter(|| black_box(registry.matches(&reads, at))));
+        group.bench_function(format!("scan, {n} entries"), |b| {
+            b.iter(|| {
+                entries
+                    .iter()
+                    .filter(|e| {
+                        let d = reads.iter().map(|r| confusion_distance(r, &e.plate)).fold(f32::INFINITY, f32::min);
+                        d <= e.kind.default_max_distance()
+                    })
+                    .count()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(micro, preprocess, motion, decode, tracker, rules, plate_lists);
 criterion_main!(micro);

@@ -17,8 +17,8 @@ use crate::topic::valid_id;
 use crate::tracker::TrackerConfig;
 use crate::zones::Zone;
 
-/// How to reach the MQTT broker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// How to reach the MQTT broker. Its `Debug` shows `password` as `***`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MqttConfig {
     pub host: String,
@@ -44,6 +44,50 @@ impl Default for MqttConfig {
             tls_ca: None,
         }
     }
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("keep_alive_s", &self.keep_alive_s)
+            .field("tls_ca", &self.tls_ca)
+            .finish()
+    }
+}
+
+/// `url` with every password replaced by `***`, for errors, logs and `Debug`: the one in the
+/// user info (`postgres://user:secret@host/db`) and any query parameter whose name holds
+/// `password` (`?password=secret`, `&sslpassword=secret`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.to_ascii_lowercase().contains("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// The edge's store-and-forward spool: every event is written here before it is published,
@@ -300,13 +344,20 @@ fn default_stats_interval() -> f64 {
     5.0
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where the aggregator stores. Its `Debug` redacts the URL's passwords ([`redact_url`]).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseConfig {
     /// `sqlite://path/to/file.db` (created if missing), or
     /// `postgres://user:password@host:5432/gatewatch` (the database must exist; see
     /// `deploy/postgres/`).
     pub url: String,
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig").field("url", &redact_url(&self.url)).finish()
+    }
 }
 
 impl Default for DatabaseConfig {
@@ -491,6 +542,31 @@ impl AggregatorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_urls_and_debug() {
+        assert_eq!(
+            redact_url("postgres://gw:s3cret@db.local:5432/gatewatch"),
+            "postgres://gw:***@db.local:5432/gatewatch"
+        );
+        assert_eq!(redact_url("postgres://gw@db.local/gatewatch"), "postgres://gw@db.local/gatewatch");
+        assert_eq!(redact_url("postgresql://gw:p@ss@db/x?sslmode=require"), "postgresql://gw:***@db/x?sslmode=require");
+        assert_eq!(
+            redact_url("postgres://db/gw?user=gw&password=s3cret&sslmode=verify-full&sslpassword=k3y"),
+            "postgres://db/gw?user=gw&password=***&sslmode=verify-full&sslpassword=***"
+        );
+        assert_eq!(redact_url("postgres://db?Password=s3cret"), "postgres://db?Password=***");
+        assert_eq!(redact_url("sqlite://gatewatch.db"), "sqlite://gatewatch.db");
+        let db = DatabaseConfig { url: "postgres://gw:s3cret@db/gw?password=s3cret".into() };
+        let mqtt =
+            MqttConfig { username: Some("gate-1".into()), password: Some("s3cret".into()), ..Default::default() };
+        let agg = AggregatorConfig { database: db, mqtt: mqtt.clone(), ..Default::default() };
+        for shown in [format!("{agg:?}"), format!("{agg:#?}"), format!("{mqtt:?}")] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
+        }
+        assert!(format!("{mqtt:?}").contains("gate-1"), "the rest is still shown");
+    }
 
     const EDGE: &str = r#"
         site = "north"

@@ -28,7 +28,8 @@ pub struct Ack {
 pub struct EdgeStatus {
     pub online: bool,
     /// Oldest sequence number the edge still holds unacknowledged (next to be produced when
-    /// it holds none). Absent in the last will.
+    /// it holds none). Absent in the last will; present in the offline status an edge
+    /// publishes itself when it stops cleanly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor: Option<u64>,
     /// Events in the spool, not yet acknowledged.

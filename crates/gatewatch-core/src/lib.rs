@@ -18,6 +18,7 @@ pub mod plate_vote;
 pub mod platedet;
 pub mod registry;
 pub mod rules;
+pub mod text;
 pub mod topic;
 pub mod tracker;
 pub mod zones;

@@ -85,6 +85,12 @@ pub fn substitution_cost(a: char, b: char) -> f32 {
     }
 }
 
+/// The first character of `c`'s confusion group (`O`, `D`, `Q` give `0`; `B` gives `8`), or `c`
+/// itself: texts equal after this differ only by half-cost substitutions.
+pub fn confusion_group(c: char) -> char {
+    CONFUSABLE.iter().find(|g| g.contains(c)).and_then(|g| g.chars().next()).unwrap_or(c)
+}
+
 /// Edit distance where confusable substitutions cost half: "how far apart, to an OCR".
 pub fn confusion_distance(a: &str, b: &str) -> f32 {
     let b: Vec<char> = b.chars().collect();

@@ -142,6 +142,11 @@ pub struct WatchlistConfig {
 
 /// A vehicle whose plate is on no resident list and has no valid visitor pass, read inside
 /// a local time window (e.g. `23:00-05:00`).
+///
+/// "Unknown" is only as good as the read: one misread of a resident's plate would raise an
+/// alert at night. By default only settled reads count: the edge's vote had settled
+/// (`stable`), the plate grammar accepts the text (`valid: true`) and the vote's confidence
+/// is at least `min_confidence`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnknownVehicleConfig {
     pub name: String,
@@ -149,6 +154,46 @@ pub struct UnknownVehicleConfig {
     /// Only these cameras (`site/edge/camera`); empty means all.
     #[serde(default)]
     pub cameras: Vec<String>,
+    /// Only reads whose vote had settled before the track ended (default true).
+    #[serde(default = "yes")]
+    pub require_stable: bool,
+    /// Only reads the Chinese plate grammar accepts (default true); a gate that sees many
+    /// foreign plates (no grammar verdict) sets false.
+    #[serde(default = "yes")]
+    pub require_valid: bool,
+    /// Only reads whose vote confidence is at least this (default 0.7, the edge's own bar
+    /// for a settled vote).
+    #[serde(default = "default_unknown_confidence")]
+    pub min_confidence: f32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_unknown_confidence() -> f32 {
+    0.7
+}
+
+impl UnknownVehicleConfig {
+    /// A rule with the default read requirements.
+    pub fn new(name: &str, window: &str) -> Self {
+        Self {
+            name: name.into(),
+            window: window.into(),
+            cameras: vec![],
+            require_stable: true,
+            require_valid: true,
+            min_confidence: default_unknown_confidence(),
+        }
+    }
+
+    /// Whether a read is settled enough for this rule.
+    fn trusts(&self, read: &PlateRead) -> bool {
+        (read.stable || !self.require_stable)
+            && (read.valid == Some(true) || !self.require_valid)
+            && read.confidence >= self.min_confidence
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -264,6 +309,9 @@ impl RuleSet {
             let at = format!("rules.unknown_vehicle[{i}] ({})", u.name);
             if !names.insert(u.name.clone()) {
                 errors.push(format!("{at}: duplicate rule name"));
+            }
+            if !(0.0..=1.0).contains(&u.min_confidence) {
+                errors.push(format!("{at}: min_confidence must be within 0..1"));
             }
             match TimeWindow::parse(&u.window) {
                 Ok(w) => unknown_vehicle.push(UnknownVehicle { cfg: u.clone(), window: Some(w) }),
@@ -460,6 +508,9 @@ impl UnknownVehicle {
         if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&cam) {
             return;
         }
+        if !self.cfg.trusts(read) {
+            return;
+        }
         if self.window.is_some_and(|w| !w.contains(ev.captured_at, offset))
             || lists.is_known(&plate_reads(read), ev.captured_at)
         {
@@ -599,6 +650,7 @@ mod tests {
             track,
             plate: p.into(),
             confidence: 0.9,
+            valid: crate::plate::apply_grammar(p).valid,
             candidates: candidates.iter().map(|c| c.to_string()).collect(),
             reads: 3,
             stable: true,
@@ -661,11 +713,7 @@ mod tests {
     fn unknown_vehicles_at_night_with_passes_on_a_moved_clock() {
         let mut rules = RuleSet::new(&RulesConfig {
             utc_offset: "+08:00".into(),
-            unknown_vehicle: vec![UnknownVehicleConfig {
-                name: "night".into(),
-                window: "23:00-05:00".into(),
-                cameras: vec![],
-            }],
+            unknown_vehicle: vec![UnknownVehicleConfig::new("night", "23:00-05:00")],
             ..Default::default()
         })
         .unwrap();
@@ -683,6 +731,44 @@ mod tests {
         // Noon local: nobody is unknown.
         let mut noon = Clock::at("2026-11-28T04:00:00Z");
         assert!(rules.on_event(&noon.event(plate(5, "粤Z99999", &[])), &lists).is_empty());
+    }
+
+    #[test]
+    fn unknown_vehicles_only_on_settled_valid_reads() {
+        let night = |cfg: UnknownVehicleConfig| {
+            RuleSet::new(&RulesConfig { unknown_vehicle: vec![cfg], ..Default::default() }).unwrap()
+        };
+        let read = |stable: bool, confidence: f32, text: &str| {
+            let EventBody::PlateRead(mut r) = plate(1, text, &[]) else { unreachable!() };
+            r.stable = stable;
+            r.confidence = confidence;
+            EventBody::PlateRead(r)
+        };
+        let lists = stored_lists();
+        let mut strict = night(UnknownVehicleConfig::new("night", "00:00-23:59"));
+        let mut clock = Clock::at("2026-11-28T12:00:00Z");
+        // A resident's plate misread once, before the vote settled: no alert.
+        assert!(strict.on_event(&clock.event(read(false, 0.9, "京B12845")), &lists).is_empty(), "unsettled");
+        assert!(strict.on_event(&clock.event(read(true, 0.5, "京B12845")), &lists).is_empty(), "low confidence");
+        assert!(strict.on_event(&clock.event(read(true, 0.9, "京812345")), &lists).is_empty(), "grammar: no letter");
+        assert!(strict.on_event(&clock.event(read(true, 0.9, "B12345")), &lists).is_empty(), "no grammar verdict");
+        assert_eq!(strict.on_event(&clock.event(read(true, 0.9, "粤Z99999")), &lists).len(), 1, "settled, valid");
+        // Each requirement can be relaxed.
+        let mut loose = night(UnknownVehicleConfig {
+            require_stable: false,
+            require_valid: false,
+            min_confidence: 0.0,
+            ..UnknownVehicleConfig::new("night", "00:00-23:59")
+        });
+        assert_eq!(loose.on_event(&clock.event(read(false, 0.2, "B12345")), &lists).len(), 1);
+        let bad = RulesConfig {
+            unknown_vehicle: vec![UnknownVehicleConfig {
+                min_confidence: 1.5,
+                ..UnknownVehicleConfig::new("n", "01:00-02:00")
+            }],
+            ..Default::default()
+        };
+        assert_eq!(RuleSet::new(&bad).unwrap_err().len(), 1);
     }
 
     #[test]
