@@ -5,7 +5,9 @@
 //! - an edge process stops with events unacknowledged (no aggregator): a new edge on the same
 //!   spool delivers them, and its sequence continues;
 //! - 10,000 malformed, oversized, wrong-schema and mismatched payloads interleaved with 10,000
-//!   good events: every good one stored, every bad one counted under its reason;
+//!   good events: every good one stored, every bad one counted under its reason and kept;
+//! - an edge sending a schema the aggregator does not read: its events are acked and kept
+//!   whole in `rejected`, with sender and seq;
 //! - PostgreSQL crashes under an aggregator while an edge publishes and comes back: every event
 //!   stored exactly once.
 
@@ -87,7 +89,8 @@ async fn a_postgres_crash_under_load_loses_nothing() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start().unwrap();
-    let mut pg = gatewatch_store::LocalPostgres::start().expect("a throwaway PostgreSQL (deploy/setup.sh installs it)");
+    let mut pg =
+        gatewatch_harness::LocalPostgres::start().expect("a throwaway PostgreSQL (deploy/setup.sh installs it)");
     let url = pg.database("gatewatch").await.unwrap();
     let mut cfg = aggregator_config(broker.port(), &dir.path().join("unused.db"));
     cfg.database.url = url.clone();
@@ -224,6 +227,9 @@ async fn ten_thousand_bad_payloads_among_ten_thousand_good_ones() {
     assert_eq!(ingest.rejected, expected, "every bad payload counted under its reason");
     let stored: HashSet<String> = stored_ids(&store).await.into_iter().collect();
     assert_eq!(stored, good_ids);
+    let kept = store.rejected(20_000).await.unwrap();
+    assert_eq!(kept.len(), 10_000, "every refused payload kept");
+    assert!(kept.iter().all(|r| r.payload.len() <= max_payload), "kept within the bound");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,6 +256,54 @@ async fn an_oversized_event_is_refused_at_the_edge_without_taking_a_seq() {
     aggregator.stop().await;
     assert_eq!((delivered.spooled, delivered.refused, delivered.unacked), (2, 1, 0));
     assert_eq!(store.seqs("north", "gate-8").await.unwrap(), vec![1, 2], "the refused event took no seq");
+}
+
+/// A rolling upgrade gone wrong: an edge sends a schema this aggregator does not read. Its
+/// events are acked (a replay would be refused again), so the edge forgets them: they must be
+/// kept, whole, in the aggregator's `rejected` table, each with its reason, sender and seq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_schema_edge_finds_its_events_kept_as_rejected() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start().unwrap();
+    let aggregator = RunningAggregator::start(aggregator_config(broker.port(), &dir.path().join("agg.db"))).await;
+    let cfg = edge_config("north", "gate-6", broker.port(), &dir.path().join("spool"));
+    let spool = gatewatch_edge::spool::Spool::open(&cfg.spool).unwrap();
+    let mqtt = gatewatch_edge::connect(&cfg).unwrap();
+    let publisher = gatewatch_edge::Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt);
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        let mut ev = synthetic_event("north", "gate-6", "cam", i);
+        if i % 3 != 0 {
+            ev.schema = "gatewatch.event.v2".into(); // two in three from the "upgraded" build
+        }
+        sent.push(ev.clone());
+        tx.send(ev).await.unwrap();
+    }
+    drop(tx);
+    let delivered = publisher.run(rx, Duration::from_secs(60)).await;
+    let store = aggregator.store.clone();
+    let ingest = aggregator.stop().await;
+    assert_eq!(delivered.unacked, 0, "every event acked, refused ones too: {delivered:?}");
+    assert_eq!((ingest.stored, ingest.rejected.get("schema").copied()), (10, Some(20)));
+
+    let kept = store.rejected(1000).await.unwrap();
+    assert_eq!(kept.len(), 20, "each refused event kept once");
+    for (i, ev) in sent.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+        let seq = i as u64 + 1;
+        let row = kept.iter().find(|r| r.origin == Some(("north".into(), "gate-6".into(), seq))).unwrap_or_else(|| {
+            panic!("seq {seq} is not among the kept payloads");
+        });
+        assert_eq!(row.reason, "schema");
+        assert_eq!(row.topic, topic::events_topic("north", "gate-6", "cam"));
+        assert_eq!(row.payload_bytes as usize, row.payload.len(), "kept whole");
+        let json: serde_json::Value = serde_json::from_slice(&row.payload).unwrap();
+        assert_eq!(json["event_id"], ev.event_id.to_string(), "the payload is the event itself");
+        assert_eq!(json["schema"], "gatewatch.event.v2");
+    }
+    let stored_seqs = store.seqs("north", "gate-6").await.unwrap();
+    assert_eq!(stored_seqs, (0..30).filter(|i| i % 3 == 0).map(|i| i + 1).collect::<Vec<i64>>());
 }
 
 /// The `i`-th bad payload: a rotation of the ways a payload can be wrong.

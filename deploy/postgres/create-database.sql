@@ -6,12 +6,14 @@
 -- then in aggregator.toml:
 --
 --   [database]
---   url = "postgres://gatewatch:choose-one@db-host:5432/gatewatch"
+--   url = "postgres://gatewatch:choose-one@db-host:5432/gatewatch?sslmode=verify-full&sslrootcert=/etc/gatewatch/pg-ca.crt"
 --
 -- The aggregator creates and migrates its tables at start (crates/gatewatch-store/migrations/
 -- postgres; an advisory lock keeps several aggregators starting at once from racing), so the
 -- role needs to own the database and nothing more. Tables hold plates and snapshots: personal
--- data. Keep the server's connections on TLS or a private network (sslmode=require in the URL).
+-- data. Keep the server's connections on TLS: in postgresql.conf `ssl = on` with a certificate
+-- for db-host, in pg_hba.conf `hostssl` lines for the aggregators (and no `host` lines), and
+-- sslmode=verify-full in the URL, as above.
 
 CREATE ROLE gatewatch LOGIN PASSWORD :'password';
 CREATE DATABASE gatewatch OWNER gatewatch ENCODING 'UTF8' TEMPLATE template0;

@@ -27,7 +27,7 @@ pub fn vision_config() -> gatewatch_core::config::VisionConfig {
 
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
-    gatewatch_mqtt::broker::free_port().expect("free port")
+    gatewatch_harness::free_port().expect("free port")
 }
 
 /// Log to the test output (`RUST_LOG` filters; default warnings and errors).
@@ -38,7 +38,7 @@ pub fn init_tracing() {
         .try_init();
 }
 
-pub use gatewatch_mqtt::broker::Mosquitto;
+pub use gatewatch_harness::{LocalPostgres, Mosquitto};
 
 /// Wait until `f` holds, polling; panics with `what` after `limit`.
 pub async fn eventually<F: FnMut() -> bool>(limit: Duration, what: &str, mut f: F) {
@@ -165,8 +165,18 @@ impl RunningAggregator {
     }
 
     pub async fn stop(self) -> gatewatch_aggregator::IngestSnapshot {
-        self.stop.send(true).expect("aggregator alive");
-        self.task.await.expect("aggregator task").expect("aggregator ran")
+        self.stop_result().await.expect("aggregator ran")
+    }
+
+    /// Ask it to stop and return how its run ended (an ingest error included).
+    pub async fn stop_result(self) -> anyhow::Result<gatewatch_aggregator::IngestSnapshot> {
+        let _ = self.stop.send(true); // it may have ended by itself
+        self.task.await.expect("aggregator task")
+    }
+
+    /// Its run ended by itself (an error no retry could fix).
+    pub fn has_ended(&self) -> bool {
+        self.task.is_finished()
     }
 }
 

@@ -12,10 +12,13 @@
 //! The per-edge ack says "everything of yours up to seq N is stored": the edge deletes those
 //! from its spool. See `gatewatch_core::delivery`.
 //!
-//! A bad payload is counted by reason, logged (rate-limited) and dropped, so it can never
-//! wedge the loop or cause a redelivery storm. An event counts toward its edge's ack only
-//! after its transaction committed; a busy database is retried, never skipped. A crash
-//! before the commit loses nothing: the edge replays what was not acked.
+//! A bad payload is counted by reason, logged (rate-limited) and kept in the `rejected` table
+//! (whole for an edge's sequenced event, the first 4 KiB of anything else), so it can never
+//! wedge the loop or cause a redelivery storm, and never disappears unseen. An event counts toward its edge's ack only
+//! after its transaction committed; a busy or unreachable database is retried with backoff,
+//! never skipped; an error no retry can fix (a missing table, a read-only file) stops ingest
+//! with that error. A crash or stop before the commit loses nothing: the edge replays what was
+//! not acked.
 
 mod counters;
 
@@ -29,7 +32,11 @@ const ACK_EVERY: Duration = Duration::from_millis(200);
 /// Most messages committed in one transaction (what has arrived, up to this).
 const MAX_BATCH: usize = 1000;
 
-/// Plate list changes (`gatewatch lists`) reach the rules within this time.
+/// Bytes kept of a refused payload that names no edge of its topic (garbage, a stranger).
+const KEEP_UNSEQUENCED: usize = 4096;
+
+/// Plate list changes (`gatewatch lists`) reach the rules within this time (what changed is
+/// read, not the whole list).
 const LISTS_MAX_AGE: Duration = Duration::from_secs(10);
 
 use gatewatch_core::config::AggregatorConfig;
@@ -41,7 +48,7 @@ use gatewatch_core::rules::{Alert, RuleSet};
 use gatewatch_core::topic;
 use gatewatch_mqtt::client::Session;
 use gatewatch_mqtt::{Message, MqttClient};
-use gatewatch_store::Store;
+use gatewatch_store::{ListChange, RejectedPayload, Store};
 use tokio::sync::{mpsc, watch};
 
 pub use counters::{IngestCounters, IngestSnapshot};
@@ -50,9 +57,11 @@ pub struct Aggregator {
     cfg: AggregatorConfig,
     store: Store,
     rules: RuleSet,
-    /// Plate lists from the store, reloaded when older than `LISTS_MAX_AGE` at a plate read.
+    /// Plate lists from the store, loaded whole once, then brought up to date with what
+    /// changed when older than `LISTS_MAX_AGE` at a plate read.
     lists: Registry,
-    lists_loaded: Option<Instant>,
+    /// The list version `lists` is at, and when it was last brought up to date.
+    lists_version: Option<(i64, Instant)>,
     counters: Arc<IngestCounters>,
     on_alert: Option<mpsc::UnboundedSender<Alert>>,
     acks: AckBook,
@@ -67,7 +76,7 @@ impl Aggregator {
             store,
             rules,
             lists: Registry::default(),
-            lists_loaded: None,
+            lists_version: None,
             counters: Arc::new(IngestCounters::default()),
             on_alert: None,
             acks: AckBook::default(),
@@ -88,7 +97,9 @@ impl Aggregator {
         self.store.clone()
     }
 
-    /// Ingest until `stop` turns true.
+    /// Ingest until `stop` turns true. Returns an error when the store fails in a way that
+    /// retrying cannot fix (a missing table, a read-only file, a refused permission): ingest
+    /// stops, nothing uncommitted is acknowledged, and the edges keep those events.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> anyhow::Result<IngestSnapshot> {
         let session = Session {
             subscribe: vec![topic::EVENTS_FILTER.into(), topic::STATUS_FILTER.into()],
@@ -100,6 +111,8 @@ impl Aggregator {
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_acks = Instant::now();
+        let mut halt = stop.clone();
+        let mut fatal = None;
         loop {
             tokio::select! {
                 changed = stop.changed() => {
@@ -113,7 +126,14 @@ impl Aggregator {
                         let Some(more) = mqtt.try_recv() else { break };
                         batch.push(more);
                     }
-                    self.handle(&mqtt, batch).await;
+                    match self.handle(&mqtt, batch, &mut halt).await {
+                        Ok(()) => {}
+                        Err(Halt::Stopped) => break,
+                        Err(Halt::Fatal(e)) => {
+                            fatal = Some(e);
+                            break;
+                        }
+                    }
                 }
                 _ = tick.tick() => {
                     self.counters.set_link(mqtt.connects(), mqtt.is_subscribed());
@@ -129,7 +149,10 @@ impl Aggregator {
             tracing::warn!(error = %e, "alerts not acknowledged by the broker at shutdown");
         }
         mqtt.disconnect().await;
-        Ok(self.counters.snapshot())
+        match fatal {
+            Some(e) => Err(e),
+            None => Ok(self.counters.snapshot()),
+        }
     }
 
     /// Cumulative acks to every edge whose stored prefix grew.
@@ -147,13 +170,16 @@ impl Aggregator {
 
     fn on_status(&mut self, site: &str, edge: &str, msg: &Message) {
         match serde_json::from_slice::<EdgeStatus>(&msg.payload) {
-            Ok(EdgeStatus { online: true, floor, spooled, dropped }) => {
-                tracing::debug!(site, edge, ?floor, spooled, dropped, "edge status");
+            Ok(EdgeStatus { online, floor, spooled, dropped }) => {
+                match (online, floor) {
+                    (true, _) => tracing::debug!(site, edge, ?floor, spooled, dropped, "edge status"),
+                    (false, Some(_)) => tracing::info!(site, edge, spooled, dropped, "edge stopped"),
+                    (false, None) => tracing::warn!(site, edge, "edge offline (last will)"),
+                }
                 if let Some(floor) = floor {
                     self.acks.floor(site, edge, floor);
                 }
             }
-            Ok(EdgeStatus { online: false, .. }) => tracing::warn!(site, edge, "edge offline (last will)"),
             Err(e) => {
                 if self.counters.rejected("malformed") {
                     tracing::warn!(topic = %msg.topic, error = %e, "status payload rejected");
@@ -162,8 +188,9 @@ impl Aggregator {
         }
     }
 
-    async fn handle(&mut self, mqtt: &MqttClient, batch: Vec<Message>) {
+    async fn handle(&mut self, mqtt: &MqttClient, batch: Vec<Message>, halt: &mut Halting) -> Result<(), Halt> {
         let mut events = Vec::with_capacity(batch.len());
+        let mut rejects = Vec::new();
         for msg in &batch {
             if let Some((site, edge)) = topic::parse_status_topic(&msg.topic) {
                 self.on_status(site, edge, msg);
@@ -176,18 +203,44 @@ impl Aggregator {
                     if self.counters.rejected(reject.as_str()) {
                         tracing::warn!(topic = %msg.topic, reason = reject.as_str(), detail = %reject, "payload rejected");
                     }
-                    // A sequenced event from the edge its topic names will be rejected again
-                    // if replayed: count it as settled so the edge's ack does not stall on it.
-                    if let Some((site, edge, seq)) = sequenced(msg) {
-                        self.acks.settle(&site, &edge, seq);
-                    }
+                    rejects.push(self.kept(msg, &reject));
                 }
             }
         }
-        if events.is_empty() {
-            return;
+        if !events.is_empty() {
+            self.store_events(mqtt, &events, halt).await?;
         }
-        let settled = self.commit(&events).await;
+        if !rejects.is_empty() {
+            let store = self.store.clone();
+            retry("rejected payloads", halt, || store.store_rejected(&rejects)).await?;
+            // A sequenced event from the edge its topic names would be refused again if
+            // replayed: now that it is kept, it counts as settled so the edge's ack moves on.
+            for (site, edge, seq) in rejects.iter().filter_map(|r| r.origin.as_ref()) {
+                self.acks.settle(site, edge, *seq);
+            }
+        }
+        Ok(())
+    }
+
+    /// What is kept of a refused payload: all of a sequenced event from the edge its topic
+    /// names (up to the size limit), the first `KEEP_UNSEQUENCED` bytes of anything else.
+    fn kept(&self, msg: &Message, reject: &Reject) -> RejectedPayload {
+        let origin = sequenced(msg);
+        let keep = if origin.is_some() { self.cfg.ingest.max_payload_bytes } else { KEEP_UNSEQUENCED };
+        RejectedPayload {
+            received_at: chrono::Utc::now(),
+            topic: msg.topic.clone(),
+            reason: reject.as_str().into(),
+            detail: reject.to_string(),
+            origin,
+            payload: msg.payload[..msg.payload.len().min(keep)].to_vec(),
+            payload_bytes: msg.payload.len() as u64,
+        }
+    }
+
+    /// Store decoded events with their alerts, settle their acks, publish the new alerts.
+    async fn store_events(&mut self, mqtt: &MqttClient, events: &[Event], halt: &mut Halting) -> Result<(), Halt> {
+        let settled = self.commit(events, halt).await?;
         for (ev, new_alerts) in events.iter().zip(settled) {
             self.acks.settle(&ev.site, &ev.edge, ev.seq);
             let Some(new_alerts) = new_alerts else {
@@ -209,6 +262,7 @@ impl Aggregator {
                 }
             }
         }
+        Ok(())
     }
 
     fn decode(&self, msg: &Message) -> Result<Event, Reject> {
@@ -231,20 +285,17 @@ impl Aggregator {
     /// Store the events (and their alerts) in one transaction, skipping duplicates; returns,
     /// per event, its new alerts or `None` for a duplicate. The rules see each new event
     /// once, in arrival order, before the write; a busy database is retried with the same
-    /// alerts until the write lands.
-    async fn commit(&mut self, events: &[Event]) -> Vec<Option<Vec<Alert>>> {
+    /// alerts until the write lands, the aggregator is stopped, or the store fails for good.
+    async fn commit(&mut self, events: &[Event], halt: &mut Halting) -> Result<Vec<Option<Vec<Alert>>>, Halt> {
         let store = self.store.clone();
         let ids: Vec<_> = events.iter().map(|e| e.event_id).collect();
-        let stored = retry("duplicate lookup", || store.existing(&ids)).await;
+        let stored = retry("duplicate lookup", halt, || store.existing(&ids)).await?;
         let mut seen = HashSet::new();
         let fresh: Vec<bool> =
             events.iter().map(|e| !stored.contains(&e.event_id) && seen.insert(e.event_id)).collect();
         let plates = events.iter().zip(&fresh).any(|(e, f)| *f && matches!(e.body, EventBody::PlateRead(_)));
-        if plates && self.lists_loaded.is_none_or(|t| t.elapsed() > LISTS_MAX_AGE) {
-            let entries = retry("plate lists", || store.list_entries()).await;
-            self.lists = Registry::new(entries, self.rules.max_distance());
-            self.lists_loaded = Some(Instant::now());
-            tracing::debug!(entries = self.lists.len(), "plate lists loaded");
+        if plates {
+            self.refresh_lists(halt).await?;
         }
         let alerts: Vec<Vec<Alert>> = events
             .iter()
@@ -253,32 +304,117 @@ impl Aggregator {
             .collect();
         let batch: Vec<(&Event, &[Alert])> =
             events.iter().zip(&alerts).zip(&fresh).filter(|(_, f)| **f).map(|((e, a), _)| (e, a.as_slice())).collect();
-        let mut written = retry("event batch", || store.commit_batch(&batch)).await.into_iter();
-        fresh
+        let mut written = retry("event batch", halt, || store.commit_batch(&batch)).await?.into_iter();
+        Ok(fresh
             .iter()
             .map(|f| match f.then(|| written.next()).flatten() {
                 Some((true, new_alerts)) => Some(new_alerts),
                 _ => None,
             })
-            .collect()
+            .collect())
     }
 }
 
-/// Retry a store operation until it succeeds: a locked or unreachable database delays
-/// ingest (the broker and the edges' spools hold the events meanwhile), it never drops one.
-async fn retry<T, F, Fut>(what: &str, mut op: F) -> T
+impl Aggregator {
+    /// Load the plate lists whole the first time; later, when they are older than
+    /// `LISTS_MAX_AGE`, apply only what changed since (a city's list has 10^5 entries).
+    async fn refresh_lists(&mut self, halt: &mut Halting) -> Result<(), Halt> {
+        let store = self.store.clone();
+        match self.lists_version {
+            None => {
+                let (version, entries) = retry("plate lists", halt, || store.list_snapshot()).await?;
+                self.lists = Registry::new(entries, self.rules.max_distance());
+                self.lists_version = Some((version, Instant::now()));
+                tracing::info!(entries = self.lists.len(), version, "plate lists loaded");
+            }
+            Some((version, at)) if at.elapsed() > LISTS_MAX_AGE => {
+                let (now, changes) = retry("plate list changes", halt, || store.list_changes(version)).await?;
+                for change in &changes {
+                    match change {
+                        ListChange::Put(e) => self.lists.put(e.clone()),
+                        ListChange::Removed(kind, plate) => {
+                            self.lists.remove(*kind, plate);
+                        }
+                    }
+                }
+                if !changes.is_empty() {
+                    tracing::info!(
+                        changes = changes.len(),
+                        entries = self.lists.len(),
+                        version = now,
+                        "plate lists updated"
+                    );
+                }
+                self.lists_version = Some((now, Instant::now()));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// The stop signal, as seen from inside a store retry.
+type Halting = watch::Receiver<bool>;
+
+/// Why a batch was not stored.
+enum Halt {
+    /// The aggregator was asked to stop while the store was failing.
+    Stopped,
+    /// The store failed in a way no retry can fix.
+    Fatal(anyhow::Error),
+}
+
+/// Resolves once a stop is asked for (or nobody can ask any more).
+async fn stopped(halt: &mut Halting) {
+    let _ = halt.wait_for(|stop| *stop).await;
+}
+
+/// Run a store operation; retry it, backing off from 50 ms to 5 s, while it fails transiently
+/// (a locked or unreachable database delays ingest: the broker and the edges' spools hold the
+/// events meanwhile). A stop ends the waiting; an error retrying cannot fix ends ingest.
+async fn retry<T, F, Fut>(what: &str, halt: &mut Halting, mut op: F) -> Result<T, Halt>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, gatewatch_store::StoreError>>,
 {
     let mut backoff = Duration::from_millis(50);
+    let mut failures = 0u32;
     loop {
-        match op().await {
-            Ok(v) => return v,
-            Err(e) => {
-                tracing::warn!(what, error = %e, transient = e.is_transient(), "store failed; retrying");
-                tokio::time::sleep(backoff).await;
+        // The first attempt runs to its end; once the store is failing, a stop cuts in (what
+        // was not committed is not acked, so the edges replay it).
+        let result = if failures == 0 {
+            op().await
+        } else {
+            tokio::select! {
+                r = op() => r,
+                _ = stopped(halt) => return Err(Halt::Stopped),
+            }
+        };
+        match result {
+            Ok(v) => {
+                if failures > 0 {
+                    tracing::info!(what, failures, "store works again");
+                }
+                return Ok(v);
+            }
+            Err(e) if e.is_transient() => {
+                failures += 1;
+                // One warning per outage, then one per 20 tries: a long outage must not flood.
+                if failures == 1 || failures.is_multiple_of(20) {
+                    tracing::warn!(what, failures, error = %e, "store busy or unreachable; retrying");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stopped(halt) => return Err(Halt::Stopped),
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                tracing::error!(what, error = %e, "store failed in a way retrying cannot fix; ingest stops");
+                return Err(Halt::Fatal(anyhow::anyhow!(
+                    "ingest stopped: {what} failed and retrying cannot fix it: {e}. Nothing past the last \
+                     commit was acknowledged (the edges keep those events); fix the database and restart"
+                )));
             }
         }
     }

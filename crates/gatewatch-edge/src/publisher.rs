@@ -46,6 +46,15 @@ pub struct Delivered {
     pub spool: SpoolStats,
 }
 
+/// Which status message to publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Online, when the last one is older than `STATUS_EVERY` or a drop happened since.
+    Routine,
+    /// Offline, now: a clean stop.
+    Offline,
+}
+
 pub struct Publisher {
     site: String,
     edge: String,
@@ -129,8 +138,12 @@ impl Publisher {
         if let Err(e) = self.spool.sync() {
             tracing::error!(error = %e, "spool fsync failed at shutdown");
         }
-        self.publish_status(true).await;
-        let _ = self.mqtt.flush(Duration::from_secs(2)).await;
+        // A clean stop leaves no last will behind: say "offline" ourselves, retained, with the
+        // spool's floor, before the clean disconnect (after which the broker sends no will).
+        self.publish_status(Status::Offline).await;
+        if let Err(e) = self.mqtt.flush(Duration::from_secs(2)).await {
+            tracing::warn!(error = %e, "offline status not acknowledged by the broker");
+        }
         self.mqtt.disconnect().await;
         self.out.unacked = self.spool.unacked();
         self.out.spool = self.spool.stats();
@@ -208,7 +221,7 @@ impl Publisher {
             self.rewind("no ack");
         }
         self.cursor = self.cursor.max(acked);
-        self.publish_status(false).await;
+        self.publish_status(Status::Routine).await;
         let room = self.cfg.window.saturating_sub(self.cursor - acked) as usize;
         if room == 0 {
             return;
@@ -237,15 +250,16 @@ impl Publisher {
         self.last_progress = Instant::now();
     }
 
-    async fn publish_status(&mut self, force: bool) {
+    async fn publish_status(&mut self, which: Status) {
         // Floor moves with every ack, which the aggregator knows; what it cannot know is a drop.
         let floor = self.spool.floor();
         let dropped = self.spool.stats().dropped();
         let fresh = self.last_status.is_some_and(|(at, d)| at.elapsed() < STATUS_EVERY && d == dropped);
-        if (fresh && !force) || !self.mqtt.is_connected() {
+        if (fresh && which == Status::Routine) || !self.mqtt.is_connected() {
             return;
         }
-        let status = EdgeStatus { online: true, floor: Some(floor), spooled: self.spool.unacked(), dropped };
+        let online = which == Status::Routine;
+        let status = EdgeStatus { online, floor: Some(floor), spooled: self.spool.unacked(), dropped };
         let payload = serde_json::to_vec(&status).expect("status serialises");
         match self.mqtt.publish_retained(topic::status_topic(&self.site, &self.edge), payload).await {
             Ok(()) => self.last_status = Some((Instant::now(), dropped)),

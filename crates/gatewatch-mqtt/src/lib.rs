@@ -1,13 +1,12 @@
-//! MQTT adapter (rumqttc), and a local Mosquitto for the demo and tests.
+//! MQTT adapter (rumqttc).
 //!
 //! - [`client::MqttClient`]: QoS 1 publishing that knows what the broker has acknowledged,
 //!   and QoS 1 subscribing with a bounded backlog (past it, reads pause and TCP pushes back).
 //!   Reconnects by itself and subscribes again after every connect. Delivery beyond one hop
 //!   is the edge spool's job (end-to-end acks), not this client's.
-//! - [`broker::Mosquitto`]: a real broker process on a free port that can be stopped and
-//!   restarted (demo, tests).
+//!
+//! A broker for the demo and tests is `gatewatch_harness::Mosquitto`.
 
-pub mod broker;
 pub mod client;
 
 pub use client::{Message, MqttClient};
@@ -27,8 +26,6 @@ pub enum MqttError {
     FlushTimeout(u64, Duration),
     #[error("the MQTT connection task has stopped")]
     Closed,
-    #[error("mosquitto: {0}")]
-    Broker(String),
     #[error("TLS set-up: {0}")]
     Tls(String),
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gatewatch_core::config::{AggregatorConfig, EdgeConfig};
-use gatewatch_mqtt::broker::Mosquitto;
+use gatewatch_harness::Mosquitto;
 use gatewatch_vision::detector::Timings;
 
 const EDGE_TOML: &str = include_str!("../../../deploy/demo-edge.toml");

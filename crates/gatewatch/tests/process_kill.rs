@@ -4,7 +4,9 @@
 //!   events/s, and restarted each time: afterwards every event the edge produced is stored
 //!   exactly once (the edge is the real delivery path fed with synthetic events);
 //! - a `gatewatch edge` process announces itself online in its retained status, and when it is
-//!   killed the broker publishes its last will: offline, retained for whoever looks later.
+//!   killed the broker publishes its last will: offline, retained for whoever looks later;
+//! - a `gatewatch edge` process stopped with SIGTERM publishes its own retained offline status
+//!   (a clean disconnect triggers no last will).
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -79,46 +81,87 @@ async fn next_status(obs: &mut MqttClient) -> EdgeStatus {
     serde_json::from_slice(&msg.payload).expect("a status payload")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_edge_leaves_its_retained_last_will() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start().unwrap();
-    // An edge whose camera is away: it runs, reports the camera offline, and keeps retrying.
-    let config = dir.path().join("edge.toml");
+/// An edge config whose camera is away: the edge runs, reports the camera offline, and keeps
+/// retrying until it is stopped.
+fn edge_without_camera(dir: &std::path::Path, site: &str, edge: &str, port: u16) -> std::path::PathBuf {
+    let config = dir.join(format!("{edge}.toml"));
     let root = repo_root();
     std::fs::write(
         &config,
         format!(
-            "site = \"east\"\nedge = \"gate-9\"\n[mqtt]\nport = {}\n[spool]\ndir = \"{}\"\n\
+            "site = \"{site}\"\nedge = \"{edge}\"\n[mqtt]\nport = {port}\n[spool]\ndir = \"{}\"\n\
              [vision]\nmodel = \"{}\"\nonnxruntime = \"{}\"\n\
              [[cameras]]\nid = \"cam\"\nuri = \"rtsp://127.0.0.1:{}/none\"\n",
-            broker.port(),
-            dir.path().join("spool").display(),
+            dir.join(format!("spool-{edge}")).display(),
             root.join("models/nanodet-m-416.onnx").display(),
             root.join("models/onnxruntime/libonnxruntime.so").display(),
             free_port(),
         ),
     )
     .unwrap();
-    let mut edge = KillOnDrop(start("edge", &config));
-    let status_topic = topic::status_topic("east", "gate-9");
-    let mqtt = MqttConfig { port: broker.port(), ..Default::default() };
-    let mut obs =
-        MqttClient::connect(&mqtt, "observer", Session { subscribe: vec![status_topic.clone()], ..Default::default() })
-            .unwrap();
+    config
+}
+
+/// A client that watches one edge's retained status.
+fn status_observer(port: u16, name: &str, site: &str, edge: &str) -> MqttClient {
+    let mqtt = MqttConfig { port, ..Default::default() };
+    let session = Session { subscribe: vec![topic::status_topic(site, edge)], ..Default::default() };
+    MqttClient::connect(&mqtt, name, session).unwrap()
+}
+
+/// The next status with this `online` value (an edge repeats its online status every few
+/// seconds, so one may come before the one waited for).
+async fn next_status_with(obs: &mut MqttClient, online: bool) -> EdgeStatus {
+    loop {
+        let status = next_status(obs).await;
+        if status.online == online {
+            return status;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_edge_leaves_its_retained_last_will() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start().unwrap();
+    let mut edge = KillOnDrop(start("edge", &edge_without_camera(dir.path(), "east", "gate-9", broker.port())));
+    let mut obs = status_observer(broker.port(), "observer", "east", "gate-9");
     let online = next_status(&mut obs).await;
     assert!(online.online && online.floor.is_some(), "{online:?}");
 
     edge.0.kill().unwrap();
     edge.0.wait().unwrap();
-    let will = next_status(&mut obs).await;
+    let will = next_status_with(&mut obs, false).await;
     assert_eq!(will, EdgeStatus { online: false, floor: None, spooled: 0, dropped: 0 });
     obs.disconnect().await;
 
     // Retained: a desk that connects later still learns the gate is gone.
-    let mut late =
-        MqttClient::connect(&mqtt, "late-observer", Session { subscribe: vec![status_topic], ..Default::default() })
-            .unwrap();
+    let mut late = status_observer(broker.port(), "late-observer", "east", "gate-9");
     assert!(!next_status(&mut late).await.online);
+}
+
+/// `systemctl stop` sends SIGTERM: the edge disconnects cleanly, so the broker sends no last
+/// will. The edge must say "offline" itself, retained, before it goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanly_stopped_edge_says_it_is_offline() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start().unwrap();
+    let mut edge = KillOnDrop(start("edge", &edge_without_camera(dir.path(), "east", "gate-8", broker.port())));
+    let mut obs = status_observer(broker.port(), "observer", "east", "gate-8");
+    let online = next_status(&mut obs).await;
+    assert!(online.online, "{online:?}");
+
+    let term = Command::new("kill").args(["-TERM", &edge.0.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let exit = edge.0.wait().unwrap();
+    assert!(exit.success(), "a clean stop exits 0: {exit:?}");
+    let stopped = next_status_with(&mut obs, false).await;
+    assert!(stopped.floor.is_some(), "the edge's own offline status carries its spool floor: {stopped:?}");
+    obs.disconnect().await;
+
+    let mut late = status_observer(broker.port(), "late-observer", "east", "gate-8");
+    let retained = next_status(&mut late).await;
+    assert!(!retained.online, "the retained status says offline after a clean stop: {retained:?}");
 }
