@@ -1,4 +1,4 @@
-//! Watch-desk commands: list alerts, acknowledge one.
+//! Watch-desk commands: list alerts, acknowledge one; list refused payloads.
 
 use chrono::Utc;
 use clap::Subcommand;
@@ -45,6 +45,28 @@ pub async fn run(db: &str, action: AlertAction) -> anyhow::Result<()> {
             }
             println!("acknowledged {alert_id}");
         }
+    }
+    Ok(())
+}
+
+/// Print the newest refused payloads: when, why, from whom, how big. The payload itself may
+/// hold personal data and stays in the database.
+#[allow(clippy::print_stdout)] // a CLI command's report
+pub async fn rejected(db: &str, limit: u32) -> anyhow::Result<()> {
+    let store = Store::open(db).await?;
+    for r in store.rejected(limit).await? {
+        let from = match &r.origin {
+            Some((site, edge, seq)) => format!("{site}/{edge} seq {seq}"),
+            None => "unsequenced".into(),
+        };
+        println!(
+            "{}  {:<14} {from}  {} bytes  on {}: {}",
+            r.received_at.format("%Y-%m-%d %H:%M:%S"),
+            r.reason,
+            r.payload_bytes,
+            r.topic.escape_debug(),
+            r.detail.escape_debug()
+        );
     }
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! The CSV has the columns of `plates-dev` (`file,plate_text,x1,y1,x2,y2,...`). Rows with a
 //! box are full scenes (detect, rectify, read the most confident plate; detection recall is
 //! counted at IoU >= 0.5); rows without are plate crops (read directly). The report is stable
-//! text, so two runs can be diffed; only the timing line changes.
+//! text, so two runs can be diffed; only the timing line changes. An image is decoded by what
+//! its bytes are, not its name; one that cannot be read is a miss with a warning.
 #![allow(clippy::print_stdout)] // a CLI command's report
 
 use std::path::{Path, PathBuf};
@@ -63,6 +64,14 @@ fn parse_labels(path: &Path) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// An image as RGB, its format taken from its content: real photo sets hold PNGs named
+/// `.jpg`.
+fn load_rgb(path: &Path) -> anyhow::Result<image::RgbImage> {
+    let reader = image::ImageReader::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = reader.with_guessed_format().with_context(|| format!("reading {}", path.display()))?;
+    Ok(reader.decode().with_context(|| format!("decoding {}", path.display()))?.to_rgb8())
+}
+
 pub fn run(args: EvalPlates) -> anyhow::Result<()> {
     let rows = parse_labels(&args.labels)?;
     let dir = args.labels.parent().unwrap_or(Path::new("."));
@@ -73,9 +82,21 @@ pub fn run(args: EvalPlates) -> anyhow::Result<()> {
 
     let (mut exact, mut chars_ok, mut chars_total, mut with_box, mut found) = (0, 0, 0, 0, 0);
     let mut misreads = Vec::new();
+    let mut unreadable = 0;
     let start = Instant::now();
     for row in &rows {
-        let img = image::open(dir.join(&row.file)).with_context(|| format!("opening {}", row.file))?.to_rgb8();
+        let img = match load_rgb(&dir.join(&row.file)) {
+            Ok(img) => img,
+            Err(e) => {
+                // A broken file in a photo set is one miss, not the end of the evaluation.
+                tracing::warn!(file = %row.file, error = %format!("{e:#}"), "image unreadable; counted as a miss");
+                unreadable += 1;
+                with_box += usize::from(row.bbox.is_some());
+                chars_total += row.truth.chars().count();
+                misreads.push(format!("  {:<18} want {:<10} got (unreadable image)", row.file, row.truth));
+                continue;
+            }
+        };
         let (w, h) = img.dimensions();
         let reading = match row.bbox {
             Some(truth_box) => {
@@ -115,6 +136,9 @@ pub fn run(args: EvalPlates) -> anyhow::Result<()> {
     println!("char accuracy     {chars_ok}/{chars_total}  {:.1} %", pct(chars_ok, chars_total));
     if with_box > 0 {
         println!("detection recall  {found}/{with_box}  {:.1} %  (IoU >= 0.5)", pct(found, with_box));
+    }
+    if unreadable > 0 {
+        println!("unreadable images {unreadable}/{n}  (counted as misses)");
     }
     let t = pipeline.timings;
     let ms = |d: std::time::Duration, k: usize| if k == 0 { 0.0 } else { d.as_secs_f64() * 1000.0 / k as f64 };

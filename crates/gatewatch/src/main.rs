@@ -58,9 +58,11 @@ enum Command {
     },
     /// Manage the plate lists (wanted, stolen, banned, resident, visitor) in the database.
     Lists {
-        /// Database URL: sqlite://gatewatch.db or postgres://user:password@host/gatewatch
-        #[arg(long, default_value = "sqlite://gatewatch.db")]
-        db: String,
+        /// Database URL (sqlite://gatewatch.db or postgres://user@host/gatewatch); default
+        /// $GATEWATCH_DB, else sqlite://gatewatch.db. A password belongs in GATEWATCH_DB (or
+        /// PGPASSWORD), never here: the command line is visible to every user in `ps`.
+        #[arg(long)]
+        db: Option<String>,
         #[command(subcommand)]
         action: lists::ListAction,
     },
@@ -69,11 +71,22 @@ enum Command {
         #[command(subcommand)]
         what: EvalWhat,
     },
+    /// Payloads the aggregator refused (wrong schema, malformed, ...), newest first.
+    Rejected {
+        /// Database URL, as for `alerts`; default $GATEWATCH_DB, else sqlite://gatewatch.db.
+        #[arg(long)]
+        db: Option<String>,
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Watch-desk commands on the alert store.
     Alerts {
-        /// Database URL: sqlite://gatewatch.db or postgres://user:password@host/gatewatch
-        #[arg(long, default_value = "sqlite://gatewatch.db")]
-        db: String,
+        /// Database URL (sqlite://gatewatch.db or postgres://user@host/gatewatch); default
+        /// $GATEWATCH_DB, else sqlite://gatewatch.db. A password belongs in GATEWATCH_DB (or
+        /// PGPASSWORD), never here: the command line is visible to every user in `ps`.
+        #[arg(long)]
+        db: Option<String>,
         #[command(subcommand)]
         action: desk::AlertAction,
     },
@@ -112,11 +125,27 @@ fn run() -> anyhow::Result<()> {
             Command::Demo { clip, db, plates } => demo::run(clip, db, plates).await,
             Command::CheckConfig { files } => check_config(&files),
             Command::Bench(args) => bench::run(args).await,
-            Command::Alerts { db, action } => desk::run(&db, action).await,
-            Command::Lists { db, action } => lists::run(&db, action).await,
+            Command::Alerts { db, action } => desk::run(&database_url(db)?, action).await,
+            Command::Lists { db, action } => lists::run(&database_url(db)?, action).await,
+            Command::Rejected { db, limit } => desk::rejected(&database_url(db)?, limit).await,
             Command::Eval { what: EvalWhat::Plates(args) } => eval::run(args),
         }
     })
+}
+
+/// The database of `alerts` and `lists`: `--db`, else `$GATEWATCH_DB`, else the default file.
+/// A password on the command line is refused: `ps` shows it to every user of the machine.
+fn database_url(arg: Option<String>) -> anyhow::Result<String> {
+    if let Some(url) = arg {
+        if gatewatch_core::config::redact_url(&url) != url {
+            bail!(
+                "--db carries a password, which every user of this machine can read with `ps`: \
+                 put the URL in the GATEWATCH_DB environment variable (or the password in PGPASSWORD) instead"
+            );
+        }
+        return Ok(url);
+    }
+    Ok(std::env::var("GATEWATCH_DB").unwrap_or_else(|_| "sqlite://gatewatch.db".into()))
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {

@@ -1,4 +1,4 @@
-//! The `gatewatch` binary as a user runs it: check-config and the demo.
+//! The `gatewatch` binary as a user runs it: check-config, the demo, the bench, plate eval.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -80,6 +80,7 @@ fn bench_runs_every_phase_and_writes_json() {
         .arg("--clip")
         .arg(&clip)
         .args(["--streams", "1,2", "--seconds", "2", "--inference-frames", "4", "--ingest-events", "300"])
+        .args(["--repeat", "2"])
         .args(["--peer-python", "/nonexistent"])
         .arg("--json")
         .arg(&json)
@@ -93,10 +94,71 @@ fn bench_runs_every_phase_and_writes_json() {
     assert_eq!(get("decode-only")["frames"], 30);
     assert_eq!(get("inference-only")["inferred"], 4);
     assert_eq!(get("e2e every frame")["inferred"], 30, "every frame through the detector");
+    for name in ["decode-only", "inference-only", "e2e every frame"] {
+        let runs = get(name)["runs_fps"].as_array().unwrap_or_else(|| panic!("{name}: no runs"));
+        assert_eq!(runs.len(), 2, "{name}: the median of --repeat 2 runs, both kept");
+        let fps = get(name)["fps"].as_f64().unwrap();
+        assert!(runs.iter().any(|r| r.as_f64() == Some(fps)), "{name}: the reported run is one of them");
+    }
     assert_eq!(get("aggregator ingest")["frames"], 300, "every event stored");
     for name in ["e2e 1 streams", "e2e 2 streams"] {
         let p = get(name);
         assert!(p["frames"].as_u64().unwrap() > 0 && p["dropped_pct"].is_number(), "{p}");
     }
     assert!(String::from_utf8_lossy(&out.stderr).contains("Python peer skipped"));
+}
+
+/// Real photo sets hold PNGs named `.jpg` and broken files: `eval plates` decodes by content,
+/// counts an unreadable image as a miss, and goes on.
+#[test]
+fn eval_plates_reads_by_content_and_survives_broken_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = repo().join("media/car-5AU5341.png");
+    let png = std::fs::read(&photo).unwrap_or_else(|e| panic!("{}: {e}; run deploy/setup.sh", photo.display()));
+    assert!(png.starts_with(b"\x89PNG"), "the sample photo is a PNG");
+    std::fs::write(dir.path().join("car.jpg"), &png).unwrap();
+    std::fs::write(dir.path().join("truncated.jpg"), &png[..png.len() / 3]).unwrap();
+    std::fs::write(dir.path().join("not-an-image.jpg"), b"<html>404</html>").unwrap();
+    std::fs::write(
+        dir.path().join("labels.csv"),
+        "file,plate_text,x1,y1,x2,y2\ntruncated.jpg,5AU5341,,,,\ncar.jpg,5AU5341,,,,\nnot-an-image.jpg,5AU5341,,,,\n",
+    )
+    .unwrap();
+    let out = gatewatch().args(["eval", "plates", "--no-grammar"]).arg(dir.path().join("labels.csv")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("(3 images"), "{stdout}");
+    assert!(stdout.contains("unreadable images 2/3"), "{stdout}");
+    let unreadable: Vec<&str> = stdout.lines().filter(|l| l.contains("(unreadable image)")).collect();
+    assert_eq!(unreadable.len(), 2, "{stdout}");
+    assert!(unreadable.iter().all(|l| !l.contains("car.jpg")), "the PNG named .jpg was decoded: {stdout}");
+}
+
+/// A database password never goes on the command line (`ps` shows it to every user):
+/// `--db` with one is refused, and `GATEWATCH_DB` is where the URL goes instead.
+#[test]
+fn database_passwords_come_from_the_environment_not_the_command_line() {
+    let out = gatewatch().args(["lists", "--db", "postgres://gw:s3cret@127.0.0.1:1/gw", "show"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("GATEWATCH_DB") && !stderr.contains("s3cret"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("lists.db").display());
+    let add = gatewatch()
+        .env("GATEWATCH_DB", &url)
+        .args(["lists", "add", "--kind", "stolen", "--plate", "京A88B01", "--label", "case 1"])
+        .output()
+        .unwrap();
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let show = gatewatch().env("GATEWATCH_DB", &url).args(["lists", "show"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&show.stdout).contains("京A88B01"), "the entry went to $GATEWATCH_DB");
+    // A password in the environment stays out of the error when the server is away.
+    let away = gatewatch()
+        .env("GATEWATCH_DB", "postgres://gw:s3cret@127.0.0.1:1/gw")
+        .args(["alerts", "list"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&away.stderr);
+    assert!(!away.status.success() && !stderr.contains("s3cret"), "{stderr}");
 }
