@@ -19,8 +19,8 @@ use gatewatch_core::topic;
 use gatewatch_mqtt::MqttClient;
 use gatewatch_mqtt::client::Session;
 use gatewatch_systests::{
-    Mosquitto, PATIENCE, RunningAggregator, aggregator_config, edge_config, eventually, init_tracing, synthetic_edge,
-    synthetic_event,
+    Mosquitto, PATIENCE, RunningAggregator, aggregator_config, edge_config, edge_publisher, eventually, init_tracing,
+    synthetic_edge, synthetic_event,
 };
 
 /// Number of broker crashes (the issue asks for at least 20).
@@ -239,9 +239,7 @@ async fn an_oversized_event_is_refused_at_the_edge_without_taking_a_seq() {
     let broker = Mosquitto::start().unwrap();
     let aggregator = RunningAggregator::start(aggregator_config(broker.port(), &dir.path().join("agg.db"))).await;
     let cfg = edge_config("north", "gate-8", broker.port(), &dir.path().join("spool"));
-    let spool = gatewatch_edge::spool::Spool::open(&cfg.spool).unwrap();
-    let mqtt = gatewatch_edge::connect(&cfg).unwrap();
-    let publisher = gatewatch_edge::Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt);
+    let publisher = edge_publisher(&cfg);
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let mut huge = synthetic_event("north", "gate-8", "cam", 1);
     huge.body = gatewatch_core::event::EventBody::CameraOffline {
@@ -268,9 +266,7 @@ async fn a_wrong_schema_edge_finds_its_events_kept_as_rejected() {
     let broker = Mosquitto::start().unwrap();
     let aggregator = RunningAggregator::start(aggregator_config(broker.port(), &dir.path().join("agg.db"))).await;
     let cfg = edge_config("north", "gate-6", broker.port(), &dir.path().join("spool"));
-    let spool = gatewatch_edge::spool::Spool::open(&cfg.spool).unwrap();
-    let mqtt = gatewatch_edge::connect(&cfg).unwrap();
-    let publisher = gatewatch_edge::Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt);
+    let publisher = edge_publisher(&cfg);
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let mut sent = Vec::new();
     for i in 0..30 {

@@ -38,14 +38,21 @@ async fn lock(url: &str) -> sqlx::SqliteConnection {
     conn
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_locked_database_delays_ingest_and_a_stop_still_ends_it() {
+/// A broker and an aggregator on a fresh SQLite file (its URL); the directory lives as long as
+/// the first value.
+async fn start() -> (tempfile::TempDir, Mosquitto, String, RunningAggregator) {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start().unwrap();
     let db = dir.path().join("agg.db");
     let url = format!("sqlite://{}", db.display());
     let aggregator = RunningAggregator::start(aggregator_config(broker.port(), &db)).await;
+    (dir, broker, url, aggregator)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_delays_ingest_and_a_stop_still_ends_it() {
+    let (_dir, broker, url, aggregator) = start().await;
     let counters = aggregator.counters.clone();
 
     // Locked for longer than the store's 5 s busy timeout: at least one failed, retried write.
@@ -79,12 +86,7 @@ async fn a_locked_database_delays_ingest_and_a_stop_still_ends_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_no_retry_can_fix_stops_ingest_with_its_cause() {
-    init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    let broker = Mosquitto::start().unwrap();
-    let db = dir.path().join("agg.db");
-    let url = format!("sqlite://{}", db.display());
-    let aggregator = RunningAggregator::start(aggregator_config(broker.port(), &db)).await;
+    let (_dir, broker, url, aggregator) = start().await;
     // Someone "tidied" the database under the running service.
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("ALTER TABLE events RENAME TO events_old").execute(&mut conn).await.unwrap();

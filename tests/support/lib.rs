@@ -109,6 +109,13 @@ pub fn synthetic_event(site: &str, edge: &str, camera: &str, i: u64) -> gatewatc
     }
 }
 
+/// The edge's real delivery path for `cfg`: its spool, its MQTT connection, its publisher.
+pub fn edge_publisher(cfg: &gatewatch_core::config::EdgeConfig) -> gatewatch_edge::Publisher {
+    let spool = gatewatch_edge::spool::Spool::open(&cfg.spool).expect("spool opens");
+    let mqtt = gatewatch_edge::connect(cfg).expect("edge connects");
+    gatewatch_edge::Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt)
+}
+
 /// Run the real edge delivery path (spool + publisher + MQTT) fed with `rate` synthetic
 /// events per second for `duration`; then wait up to `flush` for the aggregator's acks.
 /// Returns the event ids produced, in order, and what delivery reported.
@@ -118,9 +125,7 @@ pub async fn synthetic_edge(
     duration: Duration,
     flush: Duration,
 ) -> (Vec<uuid::Uuid>, gatewatch_edge::Delivered) {
-    let spool = gatewatch_edge::spool::Spool::open(&cfg.spool).expect("spool opens");
-    let mqtt = gatewatch_edge::connect(cfg).expect("edge connects");
-    let publisher = gatewatch_edge::Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt);
+    let publisher = edge_publisher(cfg);
     let (tx, rx) = tokio::sync::mpsc::channel(256);
     let (site, edge) = (cfg.site.clone(), cfg.edge.clone());
     let producer = tokio::spawn(async move {
