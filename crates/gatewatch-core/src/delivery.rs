@@ -67,7 +67,7 @@ impl Watermark {
 
     /// The edge holds nothing unacknowledged below `floor`.
     pub fn floor(&mut self, floor: u64) {
-        if floor > self.done + 1 {
+        if floor > self.done.saturating_add(1) {
             self.done = floor - 1;
             self.ahead = self.ahead.split_off(&floor);
             self.advance();
@@ -75,9 +75,12 @@ impl Watermark {
     }
 
     fn advance(&mut self) {
-        while self.ahead.first() == Some(&(self.done + 1)) {
+        // Checked: a hostile seq or floor near u64::MAX must not overflow.
+        while let Some(next) = self.done.checked_add(1)
+            && self.ahead.first() == Some(&next)
+        {
             self.ahead.pop_first();
-            self.done += 1;
+            self.done = next;
         }
     }
 }
@@ -158,6 +161,18 @@ mod tests {
         assert!(b.due().is_empty());
         b.settle("s", "e", 2);
         assert_eq!(b.due(), vec![("s".into(), "e".into(), Ack { seq: 2 })], "replayed event gets acked again");
+    }
+
+    #[test]
+    fn seqs_and_floors_at_the_top_of_the_range_do_not_overflow() {
+        let mut w = Watermark::default();
+        w.floor(u64::MAX);
+        assert_eq!(w.done(), u64::MAX - 1);
+        w.settle(u64::MAX);
+        assert_eq!(w.done(), u64::MAX);
+        w.settle(u64::MAX);
+        w.floor(u64::MAX);
+        assert_eq!(w.done(), u64::MAX);
     }
 
     proptest! {

@@ -17,6 +17,17 @@ use crate::tracker::TrackId;
 
 pub const SCHEMA_V1: &str = "gatewatch.event.v1";
 
+/// The earliest `captured_at` accepted: 0000-01-01T00:00:00Z. RFC 3339 writes years 0000-9999
+/// only, and the store keeps times as RFC 3339 text that sorts as time.
+pub fn earliest() -> DateTime<Utc> {
+    DateTime::from_timestamp(-62_167_219_200, 0).expect("0000-01-01 is in chrono's range")
+}
+
+/// The latest `captured_at` accepted: 9999-12-31T23:59:59.999999Z (see [`earliest`]).
+pub fn latest() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 999_999_000).expect("9999-12-31 is in chrono's range")
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
@@ -247,6 +258,9 @@ impl Event {
             if !valid_id(v) {
                 return invalid(field, "must be 1-64 of A-Z a-z 0-9 _ -");
             }
+        }
+        if !(earliest()..=latest()).contains(&self.captured_at) {
+            return invalid("captured_at", "must be a time RFC 3339 can write (years 0000 to 9999)");
         }
         match &self.body {
             EventBody::ZoneEntered { zone, .. } | EventBody::ZoneLeft { zone, .. } if !valid_id(zone) => {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::detection::ObjectClass;
-use crate::event::{Event, EventBody, PlateRead};
+use crate::event::{Event, EventBody, PlateRead, earliest, latest};
 use crate::registry::{ListEntry, ListKind, PlateMatch, Registry};
 use crate::tracker::TrackId;
 
@@ -235,6 +235,17 @@ type PresenceKey = (CameraKey, TrackId, String);
 /// A presence older than this is forgotten (its track-ended event was lost).
 const MAX_PRESENCE: Duration = Duration::hours(24);
 
+/// The longest dwell the rules take an edge's word for (a year). Events are checked for being
+/// finite and not negative, not for being plausible: a `zone_left` claiming 10^13 s is valid JSON
+/// of the schema, and must neither overflow time arithmetic nor date an alert to the Stone Age.
+pub const MAX_DWELL_S: f64 = 366.0 * 24.0 * 3600.0;
+
+/// `secs` as a duration, clamped to `0..=MAX_DWELL_S` (NaN as 0).
+fn dwell(secs: f64) -> Duration {
+    let ms = (secs.clamp(0.0, MAX_DWELL_S) * 1000.0) as i64; // NaN casts to 0
+    Duration::try_milliseconds(ms).unwrap_or(Duration::zero())
+}
+
 #[derive(Debug)]
 struct Loitering {
     cfg: LoiteringConfig,
@@ -276,8 +287,8 @@ impl RuleSet {
             if !names.insert(l.name.clone()) {
                 errors.push(format!("{at}: duplicate rule name"));
             }
-            if !(l.min_dwell_s.is_finite() && l.min_dwell_s > 0.0) {
-                errors.push(format!("{at}: min_dwell_s must be > 0"));
+            if !(l.min_dwell_s.is_finite() && l.min_dwell_s > 0.0 && l.min_dwell_s <= MAX_DWELL_S) {
+                errors.push(format!("{at}: min_dwell_s must be > 0 and at most a year"));
             }
             if l.classes.is_empty() {
                 errors.push(format!("{at}: classes is empty"));
@@ -422,7 +433,7 @@ impl Loitering {
         if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&format!("{}/{}/{}", cam.0, cam.1, cam.2)) {
             return;
         }
-        let min = Duration::milliseconds((self.cfg.min_dwell_s * 1000.0) as i64);
+        let min = dwell(self.cfg.min_dwell_s);
         match &ev.body {
             EventBody::ZoneEntered { track, class, zone }
                 if *zone == self.cfg.zone && self.cfg.classes.contains(class) =>
@@ -435,10 +446,13 @@ impl Loitering {
                 let key = (cam.clone(), *track, zone.clone());
                 let entered = self.presences.remove(&key);
                 if *dwell_s >= self.cfg.min_dwell_s {
-                    let since = entered
-                        .map(|e| e.0)
-                        .unwrap_or_else(|| ev.captured_at - Duration::milliseconds((*dwell_s * 1000.0) as i64));
-                    self.raise(key.clone(), since, *dwell_s, ev, offset, min, out);
+                    // What the edge says, within reason, and never before the earliest time.
+                    let claimed = dwell(*dwell_s);
+                    let since = entered.map(|e| e.0).unwrap_or_else(|| {
+                        ev.captured_at.checked_sub_signed(claimed).unwrap_or_else(earliest).max(earliest())
+                    });
+                    let shown = (claimed.num_milliseconds() as f64 / 1000.0).min(*dwell_s);
+                    self.raise(key.clone(), since, shown, ev, offset, min, out);
                 }
                 self.alerted.remove(&key);
             }
@@ -474,7 +488,7 @@ impl Loitering {
         min: Duration,
         out: &mut Vec<Alert>,
     ) {
-        let began = since + min;
+        let began = since.checked_add_signed(min).unwrap_or_else(latest).min(latest());
         if self.window.is_some_and(|w| !w.contains(began, offset)) || !self.alerted.insert(key.clone()) {
             return;
         }

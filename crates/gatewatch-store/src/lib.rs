@@ -790,6 +790,33 @@ mod tests {
         assert_eq!(store.rejected(10_000).await.unwrap().len(), 601);
     }
 
+    /// Events the schema accepts at the edges of every range: stored and read back as sent.
+    async fn hostile_but_valid_events_are_stored(store: Store) {
+        use gatewatch_core::event::{earliest, latest};
+        let mut events = Vec::new();
+        for (at, track, seq) in [(earliest(), u64::MAX, u64::MAX), (latest(), 0, i64::MAX as u64 + 1)] {
+            let mut ev = event(EventBody::ZoneLeft {
+                track,
+                class: ObjectClass::Person,
+                zone: "z".repeat(64),
+                dwell_s: f64::MAX,
+            });
+            ev.captured_at = at;
+            ev.seq = seq;
+            assert!(ev.validate().is_ok());
+            events.push(ev);
+        }
+        for ev in &events {
+            let mut a = alert(ev, &format!("k-{}", ev.seq));
+            a.track = ev.body.track();
+            assert!(store.commit(ev, std::slice::from_ref(&a)).await.unwrap().0);
+        }
+        let alerts = store.alerts(false).await.unwrap();
+        assert_eq!(alerts.len(), 2);
+        let dates: Vec<_> = alerts.iter().map(|a| (a.alert.at, a.alert.track)).collect();
+        assert_eq!(dates, vec![(latest(), Some(0)), (earliest(), Some(u64::MAX))], "newest first, as sent");
+    }
+
     /// Each check on a fresh store of each backend.
     macro_rules! checks {
         ($open:expr) => {{
@@ -798,6 +825,7 @@ mod tests {
             a_batch_lands_whole_and_says_what_was_new(open("batch").await).await;
             plate_lists_round_trip(open("lists").await).await;
             rejected_payloads_are_kept(open("rejected").await).await;
+            hostile_but_valid_events_are_stored(open("hostile").await).await;
         }};
     }
 
