@@ -5,6 +5,7 @@
 //! open file descriptors and memory must stay flat across the cycles.
 //!
 //! Then the camera freezes (SIGSTOP) instead of vanishing: the frame watchdog must notice.
+//! Across all the reconnects, no track id is given twice.
 //!
 //! `GATEWATCH_RTSP_CYCLES=N` changes the number of cycles (default 20).
 
@@ -132,7 +133,14 @@ async fn rtsp_camera_killed_twenty_times_recovers_each_time() {
     stop.store(true, Ordering::SeqCst);
     let report = edge.await.unwrap().expect("edge ran through every outage");
     drop(camera);
+    let store = aggregator.store.clone();
     aggregator.stop().await;
+    // Every reconnect rebuilds the camera's tracker; its ids must go on, never start again.
+    let started = store.track_ids("south", "gate-6", "track_started").await.unwrap();
+    let distinct: std::collections::HashSet<u64> = started.iter().copied().collect();
+    eprintln!("tracks started across the reconnects: {}, distinct ids: {}", started.len(), distinct.len());
+    assert!(started.len() > cycles, "people are tracked in most connections: {}", started.len());
+    assert_eq!(distinct.len(), started.len(), "a track id given twice across reconnects: {started:?}");
 
     let max = |v: &[Duration]| v.iter().max().copied().unwrap_or_default();
     let (fds0, rss0) = baseline.unwrap_or((fds, rss));

@@ -13,8 +13,7 @@ use gatewatch_core::config::{CameraConfig, EdgeConfig, MotionGateConfig, SpoolCo
 use gatewatch_core::detection::ObjectClass;
 use gatewatch_core::event::{Event, EventBody};
 use gatewatch_edge::spool::Spool;
-use gatewatch_systests::{asset, free_port, init_tracing, vision_config};
-use image::imageops;
+use gatewatch_systests::{free_port, init_tracing, parked_car_frames, vision_config};
 
 const W: u32 = 512;
 const H: u32 = 320;
@@ -22,14 +21,7 @@ const FPS: u32 = 10;
 
 /// 50 still frames, 30 frames panning 4 px per frame, 20 still frames.
 fn parked_car() -> Vec<Vec<u8>> {
-    let photo = image::open(asset("media/car-5AU5341.png")).unwrap().to_rgb8();
-    let (cw, ch) = (photo.width() * 3 / 4, photo.height() * 3 / 4);
-    let view = |dx: u32| {
-        let crop = imageops::crop_imm(&photo, dx, photo.height() / 8, cw, ch).to_image();
-        imageops::resize(&crop, W, H, imageops::FilterType::Triangle).into_raw()
-    };
-    let offsets = std::iter::repeat_n(0, 50).chain((1..=30).map(|i| i * 4)).chain(std::iter::repeat_n(120, 20));
-    offsets.map(view).collect()
+    parked_car_frames(W, H)
 }
 
 struct Run {

@@ -193,3 +193,18 @@ pub fn aggregator_config(port: u16, db: &Path) -> gatewatch_core::config::Aggreg
         ..Default::default()
     }
 }
+
+/// A parked car filmed by a camera that pans once, `w`x`h` RGB frames at 10 fps, made from the
+/// real photo `media/car-5AU5341.png`: 50 still frames, 30 frames panning 4 px per frame, 20
+/// still frames.
+pub fn parked_car_frames(w: u32, h: u32) -> Vec<Vec<u8>> {
+    use image::imageops;
+    let photo = image::open(asset("media/car-5AU5341.png")).expect("the car photo decodes").to_rgb8();
+    let (cw, ch) = (photo.width() * 3 / 4, photo.height() * 3 / 4);
+    let view = |dx: u32| {
+        let crop = imageops::crop_imm(&photo, dx, photo.height() / 8, cw, ch).to_image();
+        imageops::resize(&crop, w, h, imageops::FilterType::Triangle).into_raw()
+    };
+    let offsets = std::iter::repeat_n(0, 50).chain((1..=30).map(|i| i * 4)).chain(std::iter::repeat_n(120, 20));
+    offsets.map(view).collect()
+}

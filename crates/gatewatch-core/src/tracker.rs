@@ -7,15 +7,36 @@
 //! 4. confident detections left over start tentative tracks, which get an id once seen
 //!    `min_hits` times; a confirmed track survives `max_lost_s` without a match, then ends.
 //!
-//! Time is the frame's capture time in seconds, passed in; ids are never reused.
+//! Time is the frame's capture time in seconds, passed in. Ids come from a [`TrackIds`]
+//! source: alone a tracker counts from 1; the edge gives all its cameras one source that never
+//! repeats an id, across camera reconnects and process restarts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use crate::detection::{Detection, ObjectClass};
 use crate::geometry::BBox;
 
-/// A track id, unique within one tracker (one camera) for the life of the process.
+/// A track id: on an edge, unique among all its cameras' tracks for ever.
 pub type TrackId = u64;
+
+/// Where new track ids come from.
+pub trait TrackIds: Send + Sync + std::fmt::Debug {
+    /// The next id, never given before by this source.
+    fn next_id(&self) -> TrackId;
+}
+
+/// Ids from 1 up, for as long as the value lives (tests, one-off tools).
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl TrackIds for Counter {
+    fn next_id(&self) -> TrackId {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -109,13 +130,19 @@ pub struct TrackUpdate {
 pub struct Tracker {
     config: TrackerConfig,
     tracks: Vec<Track>,
-    next_id: TrackId,
+    ids: Arc<dyn TrackIds>,
     last_t: f64,
 }
 
 impl Tracker {
+    /// A tracker with its own ids, from 1.
     pub fn new(config: TrackerConfig) -> Self {
-        Self { config, tracks: Vec::new(), next_id: 1, last_t: f64::NEG_INFINITY }
+        Self::with_ids(config, Arc::new(Counter::default()))
+    }
+
+    /// A tracker taking its ids from `ids` (shared with other trackers, or persistent).
+    pub fn with_ids(config: TrackerConfig, ids: Arc<dyn TrackIds>) -> Self {
+        Self { config, tracks: Vec::new(), ids, last_t: f64::NEG_INFINITY }
     }
 
     /// Confirmed tracks alive now (matched or coasting), with their last box.
@@ -151,9 +178,9 @@ impl Tracker {
             let track = &mut self.tracks[ti];
             track.observe(det, t);
             if track.id.is_none() && track.hits >= cfg.min_hits {
-                track.id = Some(self.next_id);
-                self.next_id += 1;
-                out.started.push(track.id.unwrap_or_default());
+                let id = self.ids.next_id();
+                track.id = Some(id);
+                out.started.push(id);
             }
             if let Some(id) = track.id {
                 out.observed.push((id, track.class, *det));
@@ -187,11 +214,10 @@ impl Tracker {
                 best_score: det.score,
             });
             if cfg.min_hits <= 1 {
-                let track = self.tracks.last_mut().expect("just pushed");
-                track.id = Some(self.next_id);
-                self.next_id += 1;
-                out.started.push(self.next_id - 1);
-                out.observed.push((self.next_id - 1, det.class, *det));
+                let id = self.ids.next_id();
+                self.tracks.last_mut().expect("just pushed").id = Some(id);
+                out.started.push(id);
+                out.observed.push((id, det.class, *det));
             }
         }
         out.observed.sort_by_key(|o| o.0);
@@ -260,6 +286,31 @@ mod tests {
 
     fn person(x: f32, y: f32, score: f32) -> Detection {
         Detection { bbox: BBox::new(x, y, x + 40.0, y + 100.0), score, class: ObjectClass::Person }
+    }
+
+    #[test]
+    fn trackers_sharing_a_source_never_share_an_id() {
+        let ids: Arc<dyn TrackIds> = Arc::new(Counter::default());
+        // Two cameras, and the first one's tracker rebuilt after a reconnect.
+        let mut trackers = [
+            Tracker::with_ids(TrackerConfig::default(), ids.clone()),
+            Tracker::with_ids(TrackerConfig::default(), ids.clone()),
+        ];
+        let mut seen = Vec::new();
+        for round in 0..2 {
+            if round == 1 {
+                trackers[0] = Tracker::with_ids(TrackerConfig::default(), ids.clone());
+            }
+            for f in 0..10 {
+                for tr in &mut trackers {
+                    let dets: Vec<Detection> = (0..3).map(|k| person(100.0 * k as f32, 50.0, 0.9)).collect();
+                    seen.extend(tr.update(&dets, (round * 100 + f) as f64).started);
+                }
+            }
+        }
+        let distinct: HashSet<_> = seen.iter().collect();
+        assert_eq!(seen.len(), 9, "3 tracks per camera, and 3 more after the reconnect: {seen:?}");
+        assert_eq!(distinct.len(), seen.len(), "no id twice: {seen:?}");
     }
 
     #[test]

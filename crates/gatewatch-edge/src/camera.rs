@@ -19,7 +19,7 @@ use gatewatch_core::detection::Detection;
 use gatewatch_core::event::{Event, EventBody, Snapshot};
 use gatewatch_core::frame::Frame;
 use gatewatch_core::motion::{MotionGate, Thumbnail};
-use gatewatch_core::tracker::{EndedTrack, TrackId, Tracker, TrackerConfig};
+use gatewatch_core::tracker::{EndedTrack, TrackId, TrackIds, Tracker, TrackerConfig};
 use gatewatch_core::zones::{ZoneChange, ZoneTracker};
 use gatewatch_media::{FrameSource, Pulled, SourceOptions};
 use gatewatch_vision::snapshot;
@@ -57,6 +57,8 @@ pub struct CameraReport {
 pub(crate) struct CameraWorker {
     pub camera: CameraConfig,
     pub tracker: TrackerConfig,
+    /// Shared by every camera of the edge, kept on disk: ids never repeat.
+    pub track_ids: Arc<dyn TrackIds>,
     pub snapshot: SnapshotConfig,
     pub stats_interval_s: f64,
     pub pool: Arc<DetectorPool>,
@@ -134,7 +136,7 @@ impl Retry {
 impl Stream {
     fn new(w: &CameraWorker) -> Self {
         Stream {
-            tracker: Tracker::new(w.tracker),
+            tracker: Tracker::with_ids(w.tracker, w.track_ids.clone()),
             zones: ZoneTracker::new(w.camera.zones.iter().map(|z| z.to_zone()).collect(), w.camera.exit_grace_s),
             best: HashMap::new(),
             last_t: 0.0,

@@ -19,6 +19,7 @@ mod pipeline;
 mod plates;
 pub mod publisher;
 pub mod spool;
+pub mod track_ids;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -71,6 +72,11 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
     let start = Instant::now();
     gatewatch_media::init()?;
     let spool = spool::Spool::open(&cfg.spool)?;
+    // Beside the spool (under its lock): ids unique across cameras, reconnects and restarts.
+    let track_ids: Arc<dyn gatewatch_core::tracker::TrackIds> = Arc::new(
+        track_ids::TrackIdFile::open(&cfg.spool.dir)
+            .map_err(|e| anyhow::anyhow!("track ids in {}: {e}", cfg.spool.dir.display()))?,
+    );
     let pool = Arc::new(pipeline::DetectorPool::new(&cfg.vision)?);
     let plates = if cfg.plates.enabled { Some(plates::load(&cfg.plates, &cfg.vision.onnxruntime)?) } else { None };
     let mqtt = connect(&cfg)?;
@@ -82,6 +88,7 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
         let worker = camera::CameraWorker {
             camera: cam,
             tracker: cfg.tracker,
+            track_ids: track_ids.clone(),
             snapshot: cfg.snapshot.clone(),
             stats_interval_s: cfg.stats_interval_s,
             pool: pool.clone(),

@@ -4,6 +4,7 @@
 //! On disk, a directory holds:
 //! - `LOCK`: held (flock) by the one process using the spool;
 //! - `acked`: the highest acknowledged seq, replaced atomically (write, fsync, rename);
+//! - `track_ids`: the highest track id reserved (see `track_ids`), kept here under the same lock;
 //! - segments `{first_seq:020}.seg`, appended in order. A record is
 //!   `len: u32 LE | crc32(body): u32 LE | body`, body = `seq: u64 | routine: u8 |
 //!   written_ms: i64 | topic_len: u16 | topic | payload` (all little-endian).

@@ -349,6 +349,22 @@ impl Store {
         }))
     }
 
+    /// The track ids of one edge's events of one kind, in seq order (audits and tests: a
+    /// `track_started` id seen twice would be an id reused).
+    pub async fn track_ids(&self, site: &str, edge: &str, kind: &str) -> Result<Vec<u64>, StoreError> {
+        let ids: Vec<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT track FROM events WHERE site = $1 AND edge = $2 AND kind = $3 AND track IS NOT NULL ORDER BY seq",
+            )
+            .bind(site)
+            .bind(edge)
+            .bind(kind)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(ids.into_iter().map(|t| t as u64).collect())
+    }
+
     /// Events per kind, sorted by kind.
     pub async fn counts_by_kind(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(on_pool!(self, pool => {
