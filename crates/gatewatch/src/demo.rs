@@ -34,13 +34,18 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
     }
     let tmp = std::env::temp_dir().join(format!("gatewatch-demo-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
-    let db_path = db.unwrap_or_else(|| tmp.join("demo.db"));
-    if db_path.exists() {
-        std::fs::remove_file(&db_path).with_context(|| format!("removing old {}", db_path.display()))?;
-    }
+    // Without --db, everything is thrown away afterwards. With it, the database and the edge's
+    // spool beside it (`DB.spool/`: sequence numbers and track ids) are kept across runs, as a
+    // real aggregator and gate box keep theirs: a second run adds its own events and alerts.
+    let (db_path, spool_dir) = match db {
+        Some(db) => {
+            let spool = PathBuf::from(format!("{}.spool", db.display()));
+            (db, spool)
+        }
+        None => (tmp.join("demo.db"), tmp.join("spool")),
+    };
     agg.database.url = format!("sqlite://{}", db_path.display());
-    // A fresh spool per demo run; a real edge keeps its spool across restarts.
-    edge.spool.dir = tmp.join("spool");
+    edge.spool.dir = spool_dir;
     println!("gatewatch demo: broker on 127.0.0.1:{}, database {}", broker.port(), db_path.display());
     println!("camera {} plays {}", edge.cameras[0].id, edge.cameras[0].uri);
 
@@ -66,6 +71,7 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
         n
     });
 
+    let spool_dir = edge.spool.dir.clone();
     let report = gatewatch_edge::run(edge, Arc::new(AtomicBool::new(false)), Duration::from_secs(30)).await?;
 
     // The edge returns once the aggregator has acknowledged every event as stored.
@@ -115,7 +121,12 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
     println!("alerts raised: {alerts}");
     drop(broker);
     if !db_path.starts_with(&tmp) {
-        println!("alerts are in {} (gatewatch alerts --db sqlite://{} list)", db_path.display(), db_path.display());
+        println!(
+            "alerts are in {} (gatewatch alerts --db sqlite://{} list); the edge's spool is in {}",
+            db_path.display(),
+            db_path.display(),
+            spool_dir.display()
+        );
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())

@@ -60,6 +60,28 @@ fn demo_prints_loitering_alerts_and_exits_zero() {
     assert!(stdout.contains(&format!("alerts raised: {alerts}")), "{stdout}");
 }
 
+/// The README's "run it twice": with `--db` the database and the edge's spool are kept, so a
+/// second run's loiterers are new tracks (ids continue) and raise their own alerts.
+#[test]
+fn demo_run_twice_on_one_database_raises_the_second_runs_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let mut counts = Vec::new();
+    for run in 0..2 {
+        let out = gatewatch().arg("demo").arg("--db").arg(&db).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "run {run}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let alerts = stdout.lines().filter(|l| l.starts_with("ALERT") && l.contains("crossing-linger")).count();
+        assert!(alerts >= 1, "run {run} raised no loitering alert:\n{stdout}");
+        counts.push(alerts);
+    }
+    assert!(dir.path().join("demo.db.spool").is_dir(), "the edge's spool is kept beside the database");
+    let list =
+        gatewatch().args(["alerts", "--db"]).arg(format!("sqlite://{}", db.display())).arg("list").output().unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout).lines().filter(|l| l.contains("[crossing-linger]")).count();
+    assert_eq!(listed, counts[0] + counts[1], "both runs' alerts are kept: {counts:?}");
+}
+
 /// `gatewatch bench` on a short clip: every phase present, frame counts exact, JSON readable.
 /// (What it measures is not asserted: timing belongs to the benchmark, not to a test.)
 #[test]
