@@ -112,8 +112,12 @@ impl Aggregator {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_acks = Instant::now();
         let mut halt = stop.clone();
-        let mut fatal = None;
-        loop {
+        let mut fatal = match self.restore_rules(&mqtt, &mut halt).await {
+            Ok(()) => None,
+            Err(Halt::Stopped) => Some(None),
+            Err(Halt::Fatal(e)) => Some(Some(e)),
+        };
+        while fatal.is_none() {
             tokio::select! {
                 changed = stop.changed() => {
                     if changed.is_err() || *stop.borrow() { break; }
@@ -130,7 +134,7 @@ impl Aggregator {
                         Ok(()) => {}
                         Err(Halt::Stopped) => break,
                         Err(Halt::Fatal(e)) => {
-                            fatal = Some(e);
+                            fatal = Some(Some(e));
                             break;
                         }
                     }
@@ -150,8 +154,8 @@ impl Aggregator {
         }
         mqtt.disconnect().await;
         match fatal {
-            Some(e) => Err(e),
-            None => Ok(self.counters.snapshot()),
+            Some(Some(e)) => Err(e),
+            _ => Ok(self.counters.snapshot()),
         }
     }
 
@@ -250,16 +254,7 @@ impl Aggregator {
             };
             self.counters.stored();
             for alert in new_alerts {
-                self.counters.alert();
-                tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(), site = %alert.site,
-                    edge = %alert.edge, camera = %alert.camera, track = ?alert.track, "alert: {}", alert.message);
-                let payload = serde_json::to_vec(&alert).expect("alerts serialise");
-                if let Err(e) = mqtt.publish(topic::alerts_topic(&alert.site), payload).await {
-                    tracing::error!(alert_id = %alert.alert_id, error = %e, "alert not published (it is stored)");
-                }
-                if let Some(tx) = &self.on_alert {
-                    let _ = tx.send(alert);
-                }
+                self.raise(mqtt, alert).await;
             }
         }
         Ok(())
@@ -315,7 +310,56 @@ impl Aggregator {
     }
 }
 
+/// How far back the rules' state is rebuilt at start: a presence older than this is
+/// forgotten by the rules anyway.
+const RESTORE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// The event kinds that carry the rules' state (who is in which zone).
+const STATEFUL_KINDS: [&str; 3] = ["zone_entered", "zone_left", "track_ended"];
+
 impl Aggregator {
+    /// Rebuild the rules' state from the zone events stored in the last `RESTORE_WINDOW`, in
+    /// capture order, so a loiterer present across a restart is alerted on time, once. An
+    /// alert the replay raises is committed like any other (its key makes a repeat of one
+    /// already stored a no-op); only a new one is published: its condition came true while the
+    /// aggregator was down.
+    async fn restore_rules(&mut self, mqtt: &MqttClient, halt: &mut Halting) -> Result<(), Halt> {
+        let store = self.store.clone();
+        let since = chrono::Utc::now() - RESTORE_WINDOW;
+        let events = retry("rule state", halt, || store.events_since(since, &STATEFUL_KINDS)).await?;
+        let no_lists = Registry::default();
+        let raised: Vec<(&Event, Vec<Alert>)> = events
+            .iter()
+            .map(|ev| (ev, self.rules.on_event(ev, &no_lists)))
+            .filter(|(_, alerts)| !alerts.is_empty())
+            .collect();
+        let batch: Vec<(&Event, &[Alert])> = raised.iter().map(|(ev, a)| (*ev, a.as_slice())).collect();
+        let written = retry("replayed alerts", halt, || store.commit_batch(&batch)).await?;
+        let mut new = 0;
+        for (_, alerts) in written {
+            for alert in alerts {
+                new += 1;
+                self.raise(mqtt, alert).await;
+            }
+        }
+        tracing::info!(replayed = events.len(), alerts_new = new, "rule state rebuilt from stored zone events");
+        Ok(())
+    }
+
+    /// Count, log and publish a new (stored) alert.
+    async fn raise(&self, mqtt: &MqttClient, alert: Alert) {
+        self.counters.alert();
+        tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(), site = %alert.site,
+            edge = %alert.edge, camera = %alert.camera, track = ?alert.track, "alert: {}", alert.message);
+        let payload = serde_json::to_vec(&alert).expect("alerts serialise");
+        if let Err(e) = mqtt.publish(topic::alerts_topic(&alert.site), payload).await {
+            tracing::error!(alert_id = %alert.alert_id, error = %e, "alert not published (it is stored)");
+        }
+        if let Some(tx) = &self.on_alert {
+            let _ = tx.send(alert);
+        }
+    }
+
     /// Load the plate lists whole the first time; later, when they are older than
     /// `LISTS_MAX_AGE`, apply only what changed since (a city's list has 10^5 entries).
     async fn refresh_lists(&mut self, halt: &mut Halting) -> Result<(), Halt> {

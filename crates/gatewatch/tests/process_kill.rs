@@ -6,7 +6,9 @@
 //! - a `gatewatch edge` process announces itself online in its retained status, and when it is
 //!   killed the broker publishes its last will: offline, retained for whoever looks later;
 //! - a `gatewatch edge` process stopped with SIGTERM publishes its own retained offline status
-//!   (a clean disconnect triggers no last will).
+//!   (a clean disconnect triggers no last will);
+//! - the aggregator is SIGKILLed while a person is in a watched zone: after the restart the
+//!   loitering alert is raised once, dated when the dwell passed the limit.
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -164,4 +166,113 @@ async fn a_cleanly_stopped_edge_says_it_is_offline() {
     let mut late = status_observer(broker.port(), "late-observer", "east", "gate-8");
     let retained = next_status(&mut late).await;
     assert!(!retained.online, "the retained status says offline after a clean stop: {retained:?}");
+}
+
+/// Publish events as gate `north/gate-1` would (seq stamped), flushed.
+async fn publish_events(port: u16, events: &[gatewatch_core::event::Event]) {
+    let gate = MqttClient::connect(&MqttConfig { port, ..Default::default() }, "gate", Session::default()).unwrap();
+    for ev in events {
+        gate.publish(topic::events_topic(&ev.site, &ev.edge, &ev.camera), ev.encode()).await.unwrap();
+    }
+    gate.flush(Duration::from_secs(30)).await.unwrap();
+    gate.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loiterer_present_across_an_aggregator_kill_is_alerted_once_on_time() {
+    use gatewatch_core::detection::ObjectClass;
+    use gatewatch_core::event::{Event, EventBody, SCHEMA_V1};
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start().unwrap();
+    let db = dir.path().join("agg.db");
+    let url = format!("sqlite://{}", db.display());
+    let config = dir.path().join("aggregator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mqtt]\nport = {}\n[database]\nurl = \"{url}\"\n\
+             [[rules.loitering]]\nname = \"shed\"\nzone = \"shed\"\nmin_dwell_s = 60.0\n",
+            broker.port()
+        ),
+    )
+    .unwrap();
+    // Microseconds, as the store keeps times.
+    let entered_at =
+        chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros() - 30_000_000).unwrap();
+    let mut seq = 0;
+    let mut event = |secs: i64, body: EventBody| {
+        seq += 1;
+        Event {
+            schema: SCHEMA_V1.into(),
+            event_id: uuid::Uuid::now_v7(),
+            site: "north".into(),
+            edge: "gate-1".into(),
+            camera: "shed".into(),
+            seq,
+            captured_at: entered_at + chrono::Duration::seconds(secs),
+            body,
+        }
+    };
+    let tick = || EventBody::CameraStats {
+        frames_decoded: 10,
+        frames_inferred: 5,
+        frames_dropped: 0,
+        frames_gated: 0,
+        period_s: 5.0,
+    };
+    let wait_stored = |n: i64| {
+        let url = url.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok(store) = gatewatch_store::Store::open(&url).await
+                    && store.event_count().await.unwrap_or(0) >= n
+                {
+                    return store;
+                }
+                assert!(std::time::Instant::now() < deadline, "{n} events not stored in time");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+
+    // A person walks into the shed zone; the camera reports for 30 s: not yet loitering.
+    let mut aggregator = KillOnDrop(start("aggregator", &config));
+    let mut sent = vec![event(0, EventBody::ZoneEntered { track: 4, class: ObjectClass::Person, zone: "shed".into() })];
+    sent.extend((1..=6).map(|i| event(i * 5, tick())));
+    // The aggregator's first connection has no broker session yet: resend until all are in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        publish_events(broker.port(), &sent).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if let Ok(store) = gatewatch_store::Store::open(&url).await
+            && store.event_count().await.unwrap_or(0) >= sent.len() as i64
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the first events were never stored");
+    }
+    aggregator.0.kill().unwrap(); // SIGKILL with the person still inside
+    aggregator.0.wait().unwrap();
+
+    // Back up; the person stays on: at 60 s the dwell passes the limit.
+    let mut aggregator = KillOnDrop(start("aggregator", &config));
+    let later: Vec<Event> = (7..=14).map(|i| event(i * 5, tick())).collect();
+    publish_events(broker.port(), &later).await; // queued for the aggregator's persistent session
+    let store = wait_stored((sent.len() + later.len()) as i64).await;
+    // Killed and restarted once more after the alert: it must not be raised again.
+    aggregator.0.kill().unwrap();
+    aggregator.0.wait().unwrap();
+    let _aggregator = KillOnDrop(start("aggregator", &config));
+    let last: Vec<Event> = (15..=16).map(|i| event(i * 5, tick())).collect();
+    publish_events(broker.port(), &last).await;
+    wait_stored((sent.len() + later.len() + last.len()) as i64).await;
+
+    let alerts = store.alerts(false).await.unwrap();
+    eprintln!("alerts: {:?}", alerts.iter().map(|a| (&a.alert.key, a.alert.at)).collect::<Vec<_>>());
+    assert_eq!(alerts.len(), 1, "one loitering alert across two kills");
+    assert_eq!(alerts[0].alert.track, Some(4));
+    let on_time = entered_at + chrono::Duration::seconds(60);
+    assert_eq!(alerts[0].alert.at, on_time, "dated when the dwell passed 60 s");
 }
