@@ -208,3 +208,27 @@ pub fn parked_car_frames(w: u32, h: u32) -> Vec<Vec<u8>> {
     let offsets = std::iter::repeat_n(0, 50).chain((1..=30).map(|i| i * 4)).chain(std::iter::repeat_n(120, 20));
     offsets.map(view).collect()
 }
+
+/// `BIN SERVICE --config CONFIG` as a child process (`BIN`: the test's
+/// `env!("CARGO_BIN_EXE_gatewatch")`), warnings only, killed on drop.
+pub fn start_service(bin: &str, service: &str, config: &Path) -> KillOnDrop {
+    let child = Command::new(bin)
+        .args([service, "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("gatewatch {service} starts: {e}"));
+    KillOnDrop(child)
+}
+
+/// An aggregator config file in `dir` on a broker port and an SQLite file, with `rules` (TOML,
+/// may be empty) appended; returns its path and the database URL.
+pub fn aggregator_toml(dir: &Path, port: u16, rules: &str) -> (PathBuf, String) {
+    let url = format!("sqlite://{}", dir.join("agg.db").display());
+    let config = dir.join("aggregator.toml");
+    std::fs::write(&config, format!("[mqtt]\nport = {port}\n[database]\nurl = \"{url}\"\n{rules}"))
+        .expect("config written");
+    (config, url)
+}

@@ -112,12 +112,8 @@ impl Aggregator {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_acks = Instant::now();
         let mut halt = stop.clone();
-        let mut fatal = match self.restore_rules(&mqtt, &mut halt).await {
-            Ok(()) => None,
-            Err(Halt::Stopped) => Some(None),
-            Err(Halt::Fatal(e)) => Some(Some(e)),
-        };
-        while fatal.is_none() {
+        let mut ended = self.restore_rules(&mqtt, &mut halt).await.err();
+        while ended.is_none() {
             tokio::select! {
                 changed = stop.changed() => {
                     if changed.is_err() || *stop.borrow() { break; }
@@ -130,14 +126,7 @@ impl Aggregator {
                         let Some(more) = mqtt.try_recv() else { break };
                         batch.push(more);
                     }
-                    match self.handle(&mqtt, batch, &mut halt).await {
-                        Ok(()) => {}
-                        Err(Halt::Stopped) => break,
-                        Err(Halt::Fatal(e)) => {
-                            fatal = Some(Some(e));
-                            break;
-                        }
-                    }
+                    ended = self.handle(&mqtt, batch, &mut halt).await.err();
                 }
                 _ = tick.tick() => {
                     self.counters.set_link(mqtt.connects(), mqtt.is_subscribed());
@@ -153,8 +142,8 @@ impl Aggregator {
             tracing::warn!(error = %e, "alerts not acknowledged by the broker at shutdown");
         }
         mqtt.disconnect().await;
-        match fatal {
-            Some(Some(e)) => Err(e),
+        match ended {
+            Some(Halt::Fatal(e)) => Err(e),
             _ => Ok(self.counters.snapshot()),
         }
     }

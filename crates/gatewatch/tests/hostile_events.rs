@@ -4,7 +4,6 @@
 //! ids and seqs at the top of their ranges. The process keeps running and storing, and no alert
 //! is dated absurdly.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -14,7 +13,7 @@ use gatewatch_core::event::{Event, EventBody, SCHEMA_V1, earliest, latest};
 use gatewatch_core::topic;
 use gatewatch_mqtt::MqttClient;
 use gatewatch_mqtt::client::Session;
-use gatewatch_systests::{KillOnDrop, Mosquitto, init_tracing};
+use gatewatch_systests::{Mosquitto, aggregator_toml, init_tracing, start_service};
 
 fn event(seq: u64, body: EventBody) -> Event {
     Event {
@@ -38,29 +37,9 @@ async fn hostile_valid_events_neither_stop_nor_fool_a_running_aggregator() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start().unwrap();
-    let db = dir.path().join("agg.db");
-    let config = dir.path().join("aggregator.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[mqtt]\nport = {}\n[database]\nurl = \"sqlite://{}\"\n\
-             [[rules.loitering]]\nname = \"shed\"\nzone = \"shed\"\nmin_dwell_s = 10.0\n",
-            broker.port(),
-            db.display()
-        ),
-    )
-    .unwrap();
-    let mut aggregator = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_gatewatch"))
-            .args(["aggregator", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let url = format!("sqlite://{}", db.display());
+    let rules = "[[rules.loitering]]\nname = \"shed\"\nzone = \"shed\"\nmin_dwell_s = 10.0\n";
+    let (config, url) = aggregator_toml(dir.path(), broker.port(), rules);
+    let mut aggregator = start_service(env!("CARGO_BIN_EXE_gatewatch"), "aggregator", &config);
     let gate =
         MqttClient::connect(&MqttConfig { port: broker.port(), ..Default::default() }, "gate", Session::default())
             .unwrap();

@@ -11,7 +11,7 @@
 //!   loitering alert is raised once, dated when the dwell passed the limit.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use gatewatch_core::config::MqttConfig;
@@ -19,20 +19,16 @@ use gatewatch_core::delivery::EdgeStatus;
 use gatewatch_core::topic;
 use gatewatch_mqtt::MqttClient;
 use gatewatch_mqtt::client::Session;
-use gatewatch_systests::{KillOnDrop, Mosquitto, edge_config, free_port, init_tracing, repo_root, synthetic_edge};
+use gatewatch_systests::{
+    KillOnDrop, Mosquitto, aggregator_toml, edge_config, free_port, init_tracing, repo_root, start_service,
+    synthetic_edge,
+};
 
 const KILLS: usize = 3;
 
-/// `gatewatch SERVICE --config CONFIG` as a child process.
-fn start(service: &str, config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_gatewatch"))
-        .args([service, "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("gatewatch {service} starts: {e}"))
+/// `gatewatch SERVICE --config CONFIG` as a child process, killed on drop.
+fn start(service: &str, config: &std::path::Path) -> KillOnDrop {
+    start_service(env!("CARGO_BIN_EXE_gatewatch"), service, config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,14 +36,8 @@ async fn aggregator_killed_mid_run_loses_nothing() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start().unwrap();
-    let db = dir.path().join("agg.db");
-    let config = dir.path().join("aggregator.toml");
-    std::fs::write(
-        &config,
-        format!("[mqtt]\nport = {}\n[database]\nurl = \"sqlite://{}\"\n", broker.port(), db.display()),
-    )
-    .unwrap();
-    let mut aggregator = KillOnDrop(start("aggregator", &config));
+    let (config, url) = aggregator_toml(dir.path(), broker.port(), "");
+    let mut aggregator = start("aggregator", &config);
 
     let edge_cfg = edge_config("west", "gate-5", broker.port(), &dir.path().join("spool"));
     let run_for = Duration::from_secs(4 * KILLS as u64);
@@ -57,12 +47,12 @@ async fn aggregator_killed_mid_run_loses_nothing() {
         aggregator.0.kill().unwrap(); // SIGKILL, mid-transaction or not
         aggregator.0.wait().unwrap();
         tokio::time::sleep(Duration::from_millis(700)).await;
-        aggregator = KillOnDrop(start("aggregator", &config));
+        aggregator = start("aggregator", &config);
     }
     let (produced, delivered) = edge.await.unwrap();
     drop(aggregator);
 
-    let store = gatewatch_store::Store::open(&format!("sqlite://{}", db.display())).await.unwrap();
+    let store = gatewatch_store::Store::open(&url).await.unwrap();
     let seqs = store.seqs("west", "gate-5").await.unwrap();
     let stored: HashSet<String> = store.event_ids().await.unwrap().into_iter().collect();
     eprintln!(
@@ -127,7 +117,7 @@ async fn a_killed_edge_leaves_its_retained_last_will() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start().unwrap();
-    let mut edge = KillOnDrop(start("edge", &edge_without_camera(dir.path(), "east", "gate-9", broker.port())));
+    let mut edge = start("edge", &edge_without_camera(dir.path(), "east", "gate-9", broker.port()));
     let mut obs = status_observer(broker.port(), "observer", "east", "gate-9");
     let online = next_status(&mut obs).await;
     assert!(online.online && online.floor.is_some(), "{online:?}");
@@ -150,7 +140,7 @@ async fn a_cleanly_stopped_edge_says_it_is_offline() {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start().unwrap();
-    let mut edge = KillOnDrop(start("edge", &edge_without_camera(dir.path(), "east", "gate-8", broker.port())));
+    let mut edge = start("edge", &edge_without_camera(dir.path(), "east", "gate-8", broker.port()));
     let mut obs = status_observer(broker.port(), "observer", "east", "gate-8");
     let online = next_status(&mut obs).await;
     assert!(online.online, "{online:?}");
@@ -185,18 +175,8 @@ async fn a_loiterer_present_across_an_aggregator_kill_is_alerted_once_on_time() 
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start().unwrap();
-    let db = dir.path().join("agg.db");
-    let url = format!("sqlite://{}", db.display());
-    let config = dir.path().join("aggregator.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[mqtt]\nport = {}\n[database]\nurl = \"{url}\"\n\
-             [[rules.loitering]]\nname = \"shed\"\nzone = \"shed\"\nmin_dwell_s = 60.0\n",
-            broker.port()
-        ),
-    )
-    .unwrap();
+    let rules = "[[rules.loitering]]\nname = \"shed\"\nzone = \"shed\"\nmin_dwell_s = 60.0\n";
+    let (config, url) = aggregator_toml(dir.path(), broker.port(), rules);
     // Microseconds, as the store keeps times.
     let entered_at =
         chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros() - 30_000_000).unwrap();
@@ -238,7 +218,7 @@ async fn a_loiterer_present_across_an_aggregator_kill_is_alerted_once_on_time() 
     };
 
     // A person walks into the shed zone; the camera reports for 30 s: not yet loitering.
-    let mut aggregator = KillOnDrop(start("aggregator", &config));
+    let mut aggregator = start("aggregator", &config);
     let mut sent = vec![event(0, EventBody::ZoneEntered { track: 4, class: ObjectClass::Person, zone: "shed".into() })];
     sent.extend((1..=6).map(|i| event(i * 5, tick())));
     // The aggregator's first connection has no broker session yet: resend until all are in.
@@ -257,14 +237,14 @@ async fn a_loiterer_present_across_an_aggregator_kill_is_alerted_once_on_time() 
     aggregator.0.wait().unwrap();
 
     // Back up; the person stays on: at 60 s the dwell passes the limit.
-    let mut aggregator = KillOnDrop(start("aggregator", &config));
+    let mut aggregator = start("aggregator", &config);
     let later: Vec<Event> = (7..=14).map(|i| event(i * 5, tick())).collect();
     publish_events(broker.port(), &later).await; // queued for the aggregator's persistent session
     let store = wait_stored((sent.len() + later.len()) as i64).await;
     // Killed and restarted once more after the alert: it must not be raised again.
     aggregator.0.kill().unwrap();
     aggregator.0.wait().unwrap();
-    let _aggregator = KillOnDrop(start("aggregator", &config));
+    let _aggregator = start("aggregator", &config);
     let last: Vec<Event> = (15..=16).map(|i| event(i * 5, tick())).collect();
     publish_events(broker.port(), &last).await;
     wait_stored((sent.len() + later.len() + last.len()) as i64).await;
