@@ -50,7 +50,11 @@ fn aggregator_config(port: u16, db: &std::path::Path) -> AggregatorConfig {
                 window: None,
                 cameras: vec![],
             }],
-            watchlist: vec![WatchlistConfig { name: "wanted".into(), plates: vec!["5AU 5341".into()] }],
+            watchlist: vec![WatchlistConfig {
+                name: "wanted".into(),
+                plates: vec!["5AU 5341".into()],
+                cooldown_s: 600.0,
+            }],
             ..Default::default()
         },
     }

@@ -10,6 +10,7 @@ pub struct IngestCounters {
     stored: AtomicU64,
     duplicates: AtomicU64,
     alerts: AtomicU64,
+    alert_updates: AtomicU64,
     connects: AtomicU64,
     subscribed: std::sync::atomic::AtomicBool,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
@@ -21,7 +22,10 @@ pub struct IngestSnapshot {
     pub received: u64,
     pub stored: u64,
     pub duplicates: u64,
+    /// Alerts raised.
     pub alerts: u64,
+    /// Sightings that updated an open alert, and acknowledgements.
+    pub alert_updates: u64,
     /// MQTT connections made (1 when the broker never went away).
     pub connects: u64,
     /// The broker has acknowledged the aggregator's subscriptions on the current connection.
@@ -57,6 +61,9 @@ impl IngestCounters {
     pub(crate) fn alert(&self) {
         self.alerts.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn alert_update(&self) {
+        self.alert_updates.fetch_add(1, Ordering::Relaxed);
+    }
 
     /// Count a rejection; true when it should be logged (the first 10 of a reason, then
     /// every 1000th), so a flood of garbage cannot flood the log.
@@ -73,6 +80,7 @@ impl IngestCounters {
             stored: self.stored.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             alerts: self.alerts.load(Ordering::Relaxed),
+            alert_updates: self.alert_updates.load(Ordering::Relaxed),
             connects: self.connects.load(Ordering::Relaxed),
             subscribed: self.subscribed.load(Ordering::Relaxed),
             rejected: self.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),

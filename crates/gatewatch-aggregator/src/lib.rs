@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! MQTT gatewatch/v1/+/+/+/events ─▶ size limit ─▶ decode + schema check ─▶ topic check
-//!   ─▶ duplicate? ─▶ rules (pure) ─▶ one database transaction for what has arrived (events
-//!   + new alerts) ─▶ publish alerts on gatewatch/v1/{site}/alerts
-//!   ─▶ (every 200 ms) cumulative ack per edge on gatewatch/v1/{site}/{edge}/ack
+//!   ─▶ duplicate? ─▶ rules (pure: signals about incidents) ─▶ one database transaction for
+//!   what has arrived (events + alerts raised, updated or closed) ─▶ publish those on
+//!   gatewatch/v1/{site}/alerts ─▶ (every 200 ms) cumulative ack per edge on
+//!   gatewatch/v1/{site}/{edge}/ack
 //! MQTT gatewatch/v1/+/+/status (retained) ─▶ edge online/offline, spool floor
+//! alert_history (every second) ─▶ officers' acknowledgements and closes, published likewise
 //! ```
 //!
 //! The per-edge ack says "everything of yours up to seq N is stored": the edge deletes those
@@ -39,12 +41,17 @@ const KEEP_UNSEQUENCED: usize = 4096;
 /// read, not the whole list).
 const LISTS_MAX_AGE: Duration = Duration::from_secs(10);
 
+/// How often officers' actions (from the CLI or a desk, in the database) are looked for and
+/// announced on the alerts topic.
+const ACTIONS_EVERY: Duration = Duration::from_secs(1);
+
 use gatewatch_core::config::AggregatorConfig;
 use gatewatch_core::delivery::{AckBook, EdgeStatus};
 use gatewatch_core::event::EventBody;
 use gatewatch_core::event::{Event, Reject};
+use gatewatch_core::incident::{AlertMessage, Signal};
 use gatewatch_core::registry::Registry;
-use gatewatch_core::rules::{Alert, RuleSet};
+use gatewatch_core::rules::RuleSet;
 use gatewatch_core::topic;
 use gatewatch_mqtt::client::Session;
 use gatewatch_mqtt::{Message, MqttClient};
@@ -63,8 +70,10 @@ pub struct Aggregator {
     /// The list version `lists` is at, and when it was last brought up to date.
     lists_version: Option<(i64, Instant)>,
     counters: Arc<IngestCounters>,
-    on_alert: Option<mpsc::UnboundedSender<Alert>>,
+    on_alert: Option<mpsc::UnboundedSender<AlertMessage>>,
     acks: AckBook,
+    /// The last officer action announced (an `alert_history` id).
+    actions_cursor: i64,
 }
 
 impl Aggregator {
@@ -80,11 +89,12 @@ impl Aggregator {
             counters: Arc::new(IngestCounters::default()),
             on_alert: None,
             acks: AckBook::default(),
+            actions_cursor: 0,
         })
     }
 
-    /// Also hand every new alert to `tx` (the demo prints them live).
-    pub fn with_alert_channel(mut self, tx: mpsc::UnboundedSender<Alert>) -> Self {
+    /// Also hand every alert message (raised, updated, closed) to `tx` (the demo prints them live).
+    pub fn with_alert_channel(mut self, tx: mpsc::UnboundedSender<AlertMessage>) -> Self {
         self.on_alert = Some(tx);
         self
     }
@@ -111,8 +121,16 @@ impl Aggregator {
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_acks = Instant::now();
+        let mut last_actions = Instant::now();
         let mut halt = stop.clone();
         let mut ended = self.restore_rules(&mqtt, &mut halt).await.err();
+        if ended.is_none() {
+            let store = self.store.clone();
+            match retry("alert history", &mut halt, || store.alert_history_cursor()).await {
+                Ok(cursor) => self.actions_cursor = cursor,
+                Err(e) => ended = Some(e),
+            }
+        }
         while ended.is_none() {
             tokio::select! {
                 changed = stop.changed() => {
@@ -133,6 +151,11 @@ impl Aggregator {
                     if last_acks.elapsed() >= ACK_EVERY {
                         last_acks = Instant::now();
                         self.publish_acks(&mqtt).await;
+                    }
+                    if last_actions.elapsed() >= ACTIONS_EVERY {
+                        last_actions = Instant::now();
+                        self.announce_officer_actions(&mqtt).await;
+                        ended = self.on_clock(&mqtt, &mut halt).await.err();
                     }
                 }
             }
@@ -231,6 +254,37 @@ impl Aggregator {
         }
     }
 
+    /// Announce what officers did since the last look (acknowledged: `updated`; resolved or
+    /// false alarm: `closed`). A failing database only delays this: ingest's retries handle it.
+    async fn announce_officer_actions(&mut self, mqtt: &MqttClient) {
+        match self.store.officer_actions_since(self.actions_cursor).await {
+            Ok((cursor, messages)) => {
+                self.actions_cursor = cursor;
+                for msg in messages {
+                    self.announce(mqtt, msg).await;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "officer actions not read; next time"),
+        }
+    }
+
+    /// What time alone makes true (a camera offline too long): committed and announced like
+    /// any other signal, with the stored event each is about.
+    async fn on_clock(&mut self, mqtt: &MqttClient, halt: &mut Halting) -> Result<(), Halt> {
+        let due = self.rules.on_clock(chrono::Utc::now());
+        if due.is_empty() {
+            return Ok(());
+        }
+        let batch: Vec<(&Event, &[Signal])> = due.iter().map(|(ev, s)| (ev, std::slice::from_ref(s))).collect();
+        let store = self.store.clone();
+        for (_, messages) in retry("clock alerts", halt, || store.commit_batch(&batch)).await? {
+            for msg in messages {
+                self.announce(mqtt, msg).await;
+            }
+        }
+        Ok(())
+    }
+
     /// Store decoded events with their alerts, settle their acks, publish the new alerts.
     async fn store_events(&mut self, mqtt: &MqttClient, events: &[Event], halt: &mut Halting) -> Result<(), Halt> {
         let settled = self.commit(events, halt).await?;
@@ -242,8 +296,8 @@ impl Aggregator {
                 continue;
             };
             self.counters.stored();
-            for alert in new_alerts {
-                self.raise(mqtt, alert).await;
+            for msg in new_alerts {
+                self.announce(mqtt, msg).await;
             }
         }
         Ok(())
@@ -270,7 +324,7 @@ impl Aggregator {
     /// per event, its new alerts or `None` for a duplicate. The rules see each new event
     /// once, in arrival order, before the write; a busy database is retried with the same
     /// alerts until the write lands, the aggregator is stopped, or the store fails for good.
-    async fn commit(&mut self, events: &[Event], halt: &mut Halting) -> Result<Vec<Option<Vec<Alert>>>, Halt> {
+    async fn commit(&mut self, events: &[Event], halt: &mut Halting) -> Result<Vec<Option<Vec<AlertMessage>>>, Halt> {
         let store = self.store.clone();
         let ids: Vec<_> = events.iter().map(|e| e.event_id).collect();
         let stored = retry("duplicate lookup", halt, || store.existing(&ids)).await?;
@@ -281,13 +335,13 @@ impl Aggregator {
         if plates {
             self.refresh_lists(halt).await?;
         }
-        let alerts: Vec<Vec<Alert>> = events
+        let signals: Vec<Vec<Signal>> = events
             .iter()
             .zip(&fresh)
             .map(|(e, f)| if *f { self.rules.on_event(e, &self.lists) } else { Vec::new() })
             .collect();
-        let batch: Vec<(&Event, &[Alert])> =
-            events.iter().zip(&alerts).zip(&fresh).filter(|(_, f)| **f).map(|((e, a), _)| (e, a.as_slice())).collect();
+        let batch: Vec<(&Event, &[Signal])> =
+            events.iter().zip(&signals).zip(&fresh).filter(|(_, f)| **f).map(|((e, a), _)| (e, a.as_slice())).collect();
         let mut written = retry("event batch", halt, || store.commit_batch(&batch)).await?.into_iter();
         Ok(fresh
             .iter()
@@ -303,49 +357,68 @@ impl Aggregator {
 /// forgotten by the rules anyway.
 const RESTORE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
-/// The event kinds that carry the rules' state (who is in which zone).
-const STATEFUL_KINDS: [&str; 3] = ["zone_entered", "zone_left", "track_ended"];
+/// The event kinds that carry the rules' state (who is in which zone, which camera is down).
+const STATEFUL_KINDS: [&str; 5] = ["zone_entered", "zone_left", "track_ended", "camera_offline", "camera_online"];
 
 impl Aggregator {
     /// Rebuild the rules' state from the zone events stored in the last `RESTORE_WINDOW`, in
-    /// capture order, so a loiterer present across a restart is alerted on time, once. An
-    /// alert the replay raises is committed like any other (its key makes a repeat of one
-    /// already stored a no-op); only a new one is published: its condition came true while the
-    /// aggregator was down.
+    /// capture order, so a loiterer present across a restart is alerted on time, once. What
+    /// the replay signals is committed like any other signal: an incident already stored is
+    /// not raised again, and a sighting counts once per event, so only what came true while
+    /// the aggregator was down is raised (and published).
     async fn restore_rules(&mut self, mqtt: &MqttClient, halt: &mut Halting) -> Result<(), Halt> {
         let store = self.store.clone();
         let since = chrono::Utc::now() - RESTORE_WINDOW;
         let events = retry("rule state", halt, || store.events_since(since, &STATEFUL_KINDS)).await?;
         let no_lists = Registry::default();
-        let raised: Vec<(&Event, Vec<Alert>)> = events
+        let raised: Vec<(&Event, Vec<Signal>)> = events
             .iter()
             .map(|ev| (ev, self.rules.on_event(ev, &no_lists)))
             .filter(|(_, alerts)| !alerts.is_empty())
             .collect();
-        let batch: Vec<(&Event, &[Alert])> = raised.iter().map(|(ev, a)| (*ev, a.as_slice())).collect();
+        let batch: Vec<(&Event, &[Signal])> = raised.iter().map(|(ev, a)| (*ev, a.as_slice())).collect();
         let written = retry("replayed alerts", halt, || store.commit_batch(&batch)).await?;
         let mut new = 0;
-        for (_, alerts) in written {
-            for alert in alerts {
+        for (_, messages) in written {
+            for msg in messages {
                 new += 1;
-                self.raise(mqtt, alert).await;
+                self.announce(mqtt, msg).await;
             }
         }
-        tracing::info!(replayed = events.len(), alerts_new = new, "rule state rebuilt from stored zone events");
+        tracing::info!(
+            replayed = events.len(),
+            alert_changes = new,
+            "rule state rebuilt from stored zone and camera events"
+        );
         Ok(())
     }
 
-    /// Count, log and publish a new (stored) alert.
-    async fn raise(&self, mqtt: &MqttClient, alert: Alert) {
-        self.counters.alert();
-        tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(), site = %alert.site,
-            edge = %alert.edge, camera = %alert.camera, track = ?alert.track, "alert: {}", alert.message);
-        let payload = serde_json::to_vec(&alert).expect("alerts serialise");
+    /// Count, log and publish what happened to a (stored) alert.
+    async fn announce(&self, mqtt: &MqttClient, msg: AlertMessage) {
+        let (alert, status) = (msg.alert(), msg.status());
+        match &msg {
+            AlertMessage::Raised { .. } => {
+                self.counters.alert();
+                tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(),
+                    site = %alert.site, edge = %alert.edge, camera = %alert.camera, track = ?alert.track,
+                    "alert: {}", alert.message);
+            }
+            AlertMessage::Updated { change, .. } => {
+                self.counters.alert_update();
+                tracing::debug!(alert_id = %alert.alert_id, sightings = status.sightings, state = status.state.as_str(),
+                    by = ?change.as_ref().and_then(|c| c.by.as_deref()), "alert updated");
+            }
+            AlertMessage::Closed { change, .. } => {
+                tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, state = status.state.as_str(),
+                    action = %change.action, "alert closed");
+            }
+        }
+        let payload = serde_json::to_vec(&msg).expect("alert messages serialise");
         if let Err(e) = mqtt.publish(topic::alerts_topic(&alert.site), payload).await {
-            tracing::error!(alert_id = %alert.alert_id, error = %e, "alert not published (it is stored)");
+            tracing::error!(alert_id = %alert.alert_id, error = %e, "alert message not published (it is stored)");
         }
         if let Some(tx) = &self.on_alert {
-            let _ = tx.send(alert);
+            let _ = tx.send(msg);
         }
     }
 

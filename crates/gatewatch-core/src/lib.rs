@@ -11,6 +11,7 @@ pub mod detection;
 pub mod event;
 pub mod frame;
 pub mod geometry;
+pub mod incident;
 pub mod motion;
 pub mod nanodet;
 pub mod plate;

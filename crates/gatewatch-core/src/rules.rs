@@ -1,18 +1,22 @@
-//! Alert rules: plain functions of (state, event, time) → alerts.
+//! Alert rules: plain functions of (state, event, time) → signals about incidents.
 //!
 //! The clock is the event's capture time: a rule never looks at the wall clock, so a replayed
-//! or delayed event judges the same way, and tests move time by sending events. Each alert
-//! has a dedupe key; the same (rule, track) raises at most one alert in a `RuleSet`, and the
-//! store enforces the same key across restarts and duplicate deliveries.
+//! or delayed event judges the same way, and tests move time by sending events. A rule says
+//! "this incident is seen" or "this incident has ended" ([`Signal`]), with the incident's key;
+//! whether that raises a new alert, updates the open one or is within a cooldown is decided
+//! against the stored alerts ([`crate::incident::decide`]), so it holds across restarts,
+//! duplicate deliveries and several aggregators.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, FixedOffset, NaiveTime, Timelike, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::detection::ObjectClass;
 use crate::event::{Event, EventBody, PlateRead, earliest, latest};
+use crate::incident::{Ending, Sighting, Signal};
 use crate::registry::{ListEntry, ListKind, PlateMatch, Registry};
 use crate::tracker::TrackId;
 
@@ -22,6 +26,7 @@ pub enum AlertKind {
     Loitering,
     Watchlist,
     UnknownVehicle,
+    CameraOffline,
 }
 
 impl AlertKind {
@@ -30,15 +35,19 @@ impl AlertKind {
             Self::Loitering => "loitering",
             Self::Watchlist => "watchlist",
             Self::UnknownVehicle => "unknown_vehicle",
+            Self::CameraOffline => "camera_offline",
         }
     }
 }
 
 /// An alert for the watch desk. `plate` is personal data; `message` never contains it.
+///
+/// Raised once per incident; a later sighting updates `camera`, `plate`, `message` and the
+/// alert's [`AlertStatus`](crate::incident::AlertStatus), never `at` or `key`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub alert_id: Uuid,
-    /// Dedupe key: one alert per key, ever.
+    /// The incident key: at most one open alert per key.
     pub key: String,
     /// The configured rule's name.
     pub rule: String,
@@ -57,7 +66,7 @@ pub struct Alert {
     pub candidates: Vec<String>,
     /// When the condition became true (capture time).
     pub at: DateTime<Utc>,
-    /// The event that made the rule fire.
+    /// The event that raised the alert (or, in a sighting, the event of that sighting).
     pub event_id: Uuid,
     pub message: String,
 }
@@ -81,13 +90,42 @@ impl TimeWindow {
         Ok(Self { start, end })
     }
 
-    pub fn contains(&self, at: DateTime<Utc>, offset: FixedOffset) -> bool {
-        let local = at.with_timezone(&offset).time();
+    pub fn contains(&self, at: DateTime<Utc>, tz: LocalTime) -> bool {
+        let local = tz.time_of(at);
         let local = NaiveTime::from_hms_opt(local.hour(), local.minute(), local.second()).unwrap_or(local);
         if self.start < self.end {
             self.start <= local && local < self.end
         } else {
             local >= self.start || local < self.end
+        }
+    }
+}
+
+/// The sites' local time: a named time zone (`Asia/Shanghai`, `Europe/Berlin`: daylight saving
+/// time applied as the tz database says) or a fixed offset from UTC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LocalTime {
+    Named(Tz),
+    Fixed(FixedOffset),
+}
+
+impl LocalTime {
+    /// The local wall-clock time of day at `at`.
+    pub fn time_of(self, at: DateTime<Utc>) -> NaiveTime {
+        match self {
+            Self::Named(tz) => at.with_timezone(&tz).time(),
+            Self::Fixed(offset) => at.with_timezone(&offset).time(),
+        }
+    }
+
+    /// From the `[rules]` settings: `timezone` (a tz database name) wins; else `utc_offset`.
+    pub fn from_config(timezone: Option<&str>, utc_offset: &str) -> Result<Self, String> {
+        match timezone {
+            Some(name) => name
+                .parse::<Tz>()
+                .map(Self::Named)
+                .map_err(|_| format!("timezone {name:?} is not a tz database name like \"Asia/Shanghai\"")),
+            None => parse_utc_offset(utc_offset).map(Self::Fixed),
         }
     }
 }
@@ -113,6 +151,9 @@ fn default_person() -> Vec<ObjectClass> {
 }
 
 /// A person (or other class) staying in a zone longer than `min_dwell_s`.
+///
+/// No cooldown: a stay (camera, track, zone, entry) is one incident, raised once and updated
+/// when it ends; once closed it stays closed, and the same person entering again is another stay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoiteringConfig {
     /// Rule name, shown to officers and part of the alert key.
@@ -131,6 +172,14 @@ pub struct LoiteringConfig {
     pub cameras: Vec<String>,
 }
 
+fn default_watchlist_cooldown() -> f64 {
+    600.0
+}
+
+fn default_unknown_cooldown() -> f64 {
+    1800.0
+}
+
 /// A plate-read event whose normalised plate is on the list (a wanted list kept in the
 /// config file; lists managed with `gatewatch lists` live in the database).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +187,10 @@ pub struct WatchlistConfig {
     pub name: String,
     /// Plates as written; normalised when loaded.
     pub plates: Vec<String>,
+    /// After an officer closes the alert, the same plate at the same site does not raise
+    /// again for this long.
+    #[serde(default = "default_watchlist_cooldown")]
+    pub cooldown_s: f64,
 }
 
 /// A vehicle whose plate is on no resident list and has no valid visitor pass, read inside
@@ -165,6 +218,29 @@ pub struct UnknownVehicleConfig {
     /// for a settled vote).
     #[serde(default = "default_unknown_confidence")]
     pub min_confidence: f32,
+    /// After an officer closes the alert, the same plate at the same site does not raise
+    /// again for this long.
+    #[serde(default = "default_unknown_cooldown")]
+    pub cooldown_s: f64,
+}
+
+/// A camera that reported itself offline (`camera_offline`: its stream died, the edge retries)
+/// and has not come back for `after_s`: at a gate, a blind camera is itself an incident. The
+/// alert closes by itself when the camera is back (`camera_online`, or frames decoded again).
+/// Each outage is one incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraOfflineConfig {
+    pub name: String,
+    /// How long a camera may be offline before it is an alert (default 60 s).
+    #[serde(default = "default_offline_after")]
+    pub after_s: f64,
+    /// Only these cameras (`site/edge/camera`); empty means all.
+    #[serde(default)]
+    pub cameras: Vec<String>,
+}
+
+fn default_offline_after() -> f64 {
+    60.0
 }
 
 fn yes() -> bool {
@@ -185,6 +261,7 @@ impl UnknownVehicleConfig {
             require_stable: true,
             require_valid: true,
             min_confidence: default_unknown_confidence(),
+            cooldown_s: default_unknown_cooldown(),
         }
     }
 
@@ -198,19 +275,28 @@ impl UnknownVehicleConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RulesConfig {
-    /// The sites' local time, for time windows. Default UTC.
+    /// The sites' local time, for time windows, as a fixed offset (`+08:00`). Default UTC.
     #[serde(default = "default_offset")]
     pub utc_offset: String,
+    /// The sites' local time as a tz database name (`Asia/Shanghai`, `Europe/Berlin`): time
+    /// windows follow daylight saving time. Takes the place of `utc_offset` when set.
+    #[serde(default)]
+    pub timezone: Option<String>,
     #[serde(default)]
     pub loitering: Vec<LoiteringConfig>,
     #[serde(default)]
     pub watchlist: Vec<WatchlistConfig>,
     #[serde(default)]
     pub unknown_vehicle: Vec<UnknownVehicleConfig>,
+    #[serde(default)]
+    pub camera_offline: Vec<CameraOfflineConfig>,
     /// Maximum confusion distance for a plate to match an entry, per list kind
     /// (defaults: 1.0 for wanted/stolen/banned, 0.5 for resident/visitor).
     #[serde(default)]
     pub max_distance: std::collections::BTreeMap<ListKind, f32>,
+    /// Cooldown of the alerts raised by the stored wanted, stolen and banned lists.
+    #[serde(default = "default_watchlist_cooldown")]
+    pub list_cooldown_s: f64,
 }
 
 fn default_offset() -> String {
@@ -221,10 +307,13 @@ impl Default for RulesConfig {
     fn default() -> Self {
         Self {
             utc_offset: default_offset(),
+            timezone: None,
             loitering: vec![],
             watchlist: vec![],
             unknown_vehicle: vec![],
+            camera_offline: vec![],
             max_distance: Default::default(),
+            list_cooldown_s: default_watchlist_cooldown(),
         }
     }
 }
@@ -246,40 +335,67 @@ fn dwell(secs: f64) -> Duration {
     Duration::try_milliseconds(ms).unwrap_or(Duration::zero())
 }
 
+/// Check a rule's `cooldown_s` (0 to a year) and turn it into a duration.
+fn cooldown(at: &str, secs: f64, errors: &mut Vec<String>) -> Duration {
+    if !(secs.is_finite() && (0.0..=MAX_DWELL_S).contains(&secs)) {
+        errors.push(format!("{at}: cooldown_s must be within 0 s and a year"));
+    }
+    dwell(secs)
+}
+
 #[derive(Debug)]
 struct Loitering {
     cfg: LoiteringConfig,
     window: Option<TimeWindow>,
+    /// Who is in the zone since when (and the entering event).
     presences: HashMap<PresenceKey, (DateTime<Utc>, Uuid)>,
+    /// Presences already signalled as loitering (a tick does not signal them again).
     alerted: HashSet<PresenceKey>,
+}
+
+#[derive(Debug)]
+struct CameraOffline {
+    cfg: CameraOfflineConfig,
+    after: Duration,
+    /// Cameras offline now: the event that said so, and whether it has been alerted.
+    down: HashMap<CameraKey, (Event, bool)>,
 }
 
 #[derive(Debug)]
 struct UnknownVehicle {
     cfg: UnknownVehicleConfig,
     window: Option<TimeWindow>,
+    cooldown: Duration,
 }
 
 /// All configured rules with their state.
 #[derive(Debug)]
 pub struct RuleSet {
-    offset: FixedOffset,
+    tz: LocalTime,
     loitering: Vec<Loitering>,
     /// The config file's watchlists, as wanted-list entries labelled with the rule name.
     config_lists: Registry,
+    /// Each config watchlist's cooldown, by rule name.
+    config_list_cooldowns: HashMap<String, Duration>,
+    /// Cooldown of the stored lists' alerts.
+    list_cooldown: Duration,
     unknown_vehicle: Vec<UnknownVehicle>,
+    camera_offline: Vec<CameraOffline>,
     max_distance: std::collections::BTreeMap<ListKind, f32>,
-    fired: HashSet<String>,
 }
 
 impl RuleSet {
     /// Build from configuration; every problem is reported, not just the first.
     pub fn new(cfg: &RulesConfig) -> Result<Self, Vec<String>> {
         let mut errors = Vec::new();
-        let offset = parse_utc_offset(&cfg.utc_offset).unwrap_or_else(|e| {
-            errors.push(format!("rules.utc_offset: {e}"));
-            FixedOffset::east_opt(0).expect("zero offset")
+        let tz = LocalTime::from_config(cfg.timezone.as_deref(), &cfg.utc_offset).unwrap_or_else(|e| {
+            let which = if cfg.timezone.is_some() { "timezone" } else { "utc_offset" };
+            errors.push(format!("rules.{which}: {e}"));
+            LocalTime::Fixed(FixedOffset::east_opt(0).expect("zero offset"))
         });
+        if cfg.timezone.is_some() && cfg.utc_offset != default_offset() {
+            errors.push("rules: set timezone or utc_offset, not both".into());
+        }
         let mut names = HashSet::new();
         let mut loitering = Vec::new();
         for (i, l) in cfg.loitering.iter().enumerate() {
@@ -303,6 +419,7 @@ impl RuleSet {
             loitering.push(Loitering { cfg: l.clone(), window, presences: HashMap::new(), alerted: HashSet::new() });
         }
         let mut entries = Vec::new();
+        let mut config_list_cooldowns = HashMap::new();
         for (i, w) in cfg.watchlist.iter().enumerate() {
             let at = format!("rules.watchlist[{i}] ({})", w.name);
             if !names.insert(w.name.clone()) {
@@ -314,6 +431,7 @@ impl RuleSet {
                     Err(e) => errors.push(format!("{at}: plates[{j}]: {e}")),
                 }
             }
+            config_list_cooldowns.insert(w.name.clone(), cooldown(&at, w.cooldown_s, &mut errors));
         }
         let mut unknown_vehicle = Vec::new();
         for (i, u) in cfg.unknown_vehicle.iter().enumerate() {
@@ -324,25 +442,40 @@ impl RuleSet {
             if !(0.0..=1.0).contains(&u.min_confidence) {
                 errors.push(format!("{at}: min_confidence must be within 0..1"));
             }
+            let cooldown = cooldown(&at, u.cooldown_s, &mut errors);
             match TimeWindow::parse(&u.window) {
-                Ok(w) => unknown_vehicle.push(UnknownVehicle { cfg: u.clone(), window: Some(w) }),
+                Ok(w) => unknown_vehicle.push(UnknownVehicle { cfg: u.clone(), window: Some(w), cooldown }),
                 Err(e) => errors.push(format!("{at}: {e}")),
             }
+        }
+        let mut camera_offline = Vec::new();
+        for (i, c) in cfg.camera_offline.iter().enumerate() {
+            let at = format!("rules.camera_offline[{i}] ({})", c.name);
+            if !names.insert(c.name.clone()) {
+                errors.push(format!("{at}: duplicate rule name"));
+            }
+            if !(c.after_s.is_finite() && c.after_s > 0.0 && c.after_s <= MAX_DWELL_S) {
+                errors.push(format!("{at}: after_s must be > 0 and at most a year"));
+            }
+            camera_offline.push(CameraOffline { cfg: c.clone(), after: dwell(c.after_s), down: HashMap::new() });
         }
         for (kind, d) in &cfg.max_distance {
             if !(d.is_finite() && (0.0..=3.0).contains(d)) {
                 errors.push(format!("rules.max_distance.{}: must be within 0..3", kind.as_str()));
             }
         }
+        let list_cooldown = cooldown("rules.list_cooldown_s", cfg.list_cooldown_s, &mut errors);
         let config_lists = Registry::new(entries, cfg.max_distance.clone());
         if errors.is_empty() {
             Ok(Self {
-                offset,
+                tz,
                 loitering,
                 config_lists,
+                config_list_cooldowns,
+                list_cooldown,
                 unknown_vehicle,
+                camera_offline,
                 max_distance: cfg.max_distance.clone(),
-                fired: HashSet::new(),
             })
         } else {
             Err(errors)
@@ -354,30 +487,52 @@ impl RuleSet {
         self.max_distance.clone()
     }
 
-    /// Apply every rule to one event, with the plate lists as they are now; returns the
-    /// alerts it raises (each key once).
-    pub fn on_event(&mut self, ev: &Event, lists: &Registry) -> Vec<Alert> {
+    /// Apply every rule to one event, with the plate lists as they are now; returns what the
+    /// event says about incidents (the store turns it into raised, updated or closed alerts).
+    pub fn on_event(&mut self, ev: &Event, lists: &Registry) -> Vec<Signal> {
         let mut out = Vec::new();
         for rule in &mut self.loitering {
-            rule.on_event(ev, self.offset, &mut out);
+            rule.on_event(ev, self.tz, &mut out);
+        }
+        for rule in &mut self.camera_offline {
+            rule.on_event(ev, &mut out);
         }
         if let EventBody::PlateRead(read) = &ev.body {
             self.watchlists(ev, read, lists, &mut out);
             for rule in &self.unknown_vehicle {
-                rule.on_plate(ev, read, lists, self.offset, &mut out);
+                rule.on_plate(ev, read, lists, self.tz, &mut out);
             }
         }
-        out.retain(|a| self.fired.insert(a.key.clone()));
         out
     }
 
-    fn watchlists(&self, ev: &Event, read: &PlateRead, lists: &Registry, out: &mut Vec<Alert>) {
+    /// What time alone makes true at wall-clock time `now` (a camera offline for too long),
+    /// each signal with the stored event it is about (its sighting). The aggregator calls this
+    /// every second; events cannot, since an offline camera sends none.
+    pub fn on_clock(&mut self, now: DateTime<Utc>) -> Vec<(Event, Signal)> {
+        let mut out = Vec::new();
+        for rule in &mut self.camera_offline {
+            rule.on_clock(now, &mut out);
+        }
+        out
+    }
+
+    /// A read matching a wanted, stolen or banned entry. The incident is the entry at this
+    /// site: every read of that vehicle at any gate of the compound, by any track (a track
+    /// split in two included), is a sighting of one alert.
+    fn watchlists(&self, ev: &Event, read: &PlateRead, lists: &Registry, out: &mut Vec<Signal>) {
         let reads = plate_reads(read);
-        let from_config = self.config_lists.matches(&reads, ev.captured_at).into_iter().map(|m| (m.label.clone(), m));
-        let from_store = lists.matches(&reads, ev.captured_at).into_iter().map(|m| (m.kind.as_str().to_string(), m));
-        for (rule, m) in from_config.chain(from_store).filter(|(_, m)| m.kind.alerts()) {
+        let from_config = self.config_lists.matches(&reads, ev.captured_at).into_iter().map(|m| {
+            let cooldown = self.config_list_cooldowns.get(&m.label).copied().unwrap_or(self.list_cooldown);
+            (m.label.clone(), cooldown, m)
+        });
+        let from_store = lists
+            .matches(&reads, ev.captured_at)
+            .into_iter()
+            .map(|m| (m.kind.as_str().to_string(), self.list_cooldown, m));
+        for (rule, cooldown, m) in from_config.chain(from_store).filter(|(_, _, m)| m.kind.alerts()) {
             let cam = camera_path(ev);
-            let key = format!("watchlist:{rule}:{cam}:{}:{}", read.track, m.entry_plate);
+            let key = format!("watchlist:{rule}:{}:{}", ev.site, m.entry_plate);
             let message = format!(
                 "vehicle on the {} list ({}) at {cam}, track {}: match distance {:.1}",
                 m.kind.as_str(),
@@ -385,7 +540,8 @@ impl RuleSet {
                 read.track,
                 m.distance
             );
-            out.push(plate_alert(ev, read, AlertKind::Watchlist, rule, key, message, Some(m)));
+            let alert = plate_alert(ev, read, AlertKind::Watchlist, rule, key, message, Some(m));
+            out.push(Signal::Seen(Sighting { alert, cooldown, score: read.confidence }));
         }
     }
 }
@@ -428,7 +584,7 @@ fn plate_alert(
 }
 
 impl Loitering {
-    fn on_event(&mut self, ev: &Event, offset: FixedOffset, out: &mut Vec<Alert>) {
+    fn on_event(&mut self, ev: &Event, tz: LocalTime, out: &mut Vec<Signal>) {
         let cam: CameraKey = (ev.site.clone(), ev.edge.clone(), ev.camera.clone());
         if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&format!("{}/{}/{}", cam.0, cam.1, cam.2)) {
             return;
@@ -452,7 +608,8 @@ impl Loitering {
                         ev.captured_at.checked_sub_signed(claimed).unwrap_or_else(earliest).max(earliest())
                     });
                     let shown = (claimed.num_milliseconds() as f64 / 1000.0).min(*dwell_s);
-                    self.raise(key.clone(), since, shown, ev, offset, min, out);
+                    // Raises the stay if no tick did; otherwise updates it with the whole dwell.
+                    self.signal(&key, since, shown, true, ev, tz, min, out);
                 }
                 self.alerted.remove(&key);
             }
@@ -467,39 +624,48 @@ impl Loitering {
         let due: Vec<(PresenceKey, DateTime<Utc>)> = self
             .presences
             .iter()
-            .filter(|((c, _, _), (since, _))| c == &cam && now - *since >= min)
+            .filter(|(k, (since, _))| k.0 == cam && now - *since >= min && !self.alerted.contains(*k))
             .map(|(k, (since, _))| (k.clone(), *since))
             .collect();
         for (key, since) in due {
             let dwell = (now - since).num_milliseconds() as f64 / 1000.0;
-            self.raise(key, since, dwell, ev, offset, min, out);
+            self.alerted.insert(key.clone());
+            self.signal(&key, since, dwell, false, ev, tz, min, out);
         }
         self.presences.retain(|_, (since, _)| now - *since < MAX_PRESENCE);
     }
 
+    /// Signal the stay of `key` that began at `since` (the incident: camera, track, zone and
+    /// entry), dated when the dwell passed the limit.
     #[allow(clippy::too_many_arguments)]
-    fn raise(
-        &mut self,
-        key: PresenceKey,
+    fn signal(
+        &self,
+        key: &PresenceKey,
         since: DateTime<Utc>,
         dwell_s: f64,
+        left: bool,
         ev: &Event,
-        offset: FixedOffset,
+        tz: LocalTime,
         min: Duration,
-        out: &mut Vec<Alert>,
+        out: &mut Vec<Signal>,
     ) {
         let began = since.checked_add_signed(min).unwrap_or_else(latest).min(latest());
-        if self.window.is_some_and(|w| !w.contains(began, offset)) || !self.alerted.insert(key.clone()) {
+        if self.window.is_some_and(|w| !w.contains(began, tz)) {
             return;
         }
-        let ((site, edge, camera), track, zone) = key;
-        out.push(Alert {
+        let ((site, edge, camera), track, zone) = key.clone();
+        let verb = if left { "stayed" } else { "has been" };
+        let alert = Alert {
             alert_id: Uuid::now_v7(),
-            key: format!("loitering:{}:{site}/{edge}/{camera}:{track}:{zone}", self.cfg.name),
+            key: format!(
+                "loitering:{}:{site}/{edge}/{camera}:{track}:{zone}:{}",
+                self.cfg.name,
+                since.timestamp_millis()
+            ),
             rule: self.cfg.name.clone(),
             kind: AlertKind::Loitering,
             message: format!(
-                "track {track} has been in zone '{zone}' for {dwell_s:.0} s (limit {} s) at {site}/{edge}/{camera}",
+                "track {track} {verb} in zone '{zone}' for {dwell_s:.0} s (limit {} s) at {site}/{edge}/{camera}",
                 self.cfg.min_dwell_s
             ),
             site,
@@ -512,12 +678,95 @@ impl Loitering {
             candidates: vec![],
             at: began,
             event_id: ev.event_id,
-        });
+        };
+        // A closed stay never raises again (see `LoiteringConfig`).
+        out.push(Signal::Seen(Sighting { alert, cooldown: Duration::MAX, score: 0.0 }));
+    }
+}
+
+impl CameraOffline {
+    fn key(&self, cam: &CameraKey, since: &Event) -> String {
+        let (site, edge, camera) = cam;
+        format!("camera_offline:{}:{site}/{edge}/{camera}:{}", self.cfg.name, since.captured_at.timestamp_millis())
+    }
+
+    fn on_event(&mut self, ev: &Event, out: &mut Vec<Signal>) {
+        let cam: CameraKey = (ev.site.clone(), ev.edge.clone(), ev.camera.clone());
+        if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&camera_path(ev)) {
+            return;
+        }
+        let back = match &ev.body {
+            EventBody::CameraOffline { .. } => {
+                self.down.entry(cam).or_insert_with(|| (ev.clone(), false));
+                return;
+            }
+            EventBody::CameraOnline { .. } => true,
+            EventBody::CameraStats { frames_decoded, .. } => *frames_decoded > 0,
+            _ => false,
+        };
+        if !back {
+            return;
+        }
+        // Back: forget the outage; close its alert if it had one.
+        if let Some((since, true)) = self.down.remove(&cam) {
+            let secs = (ev.captured_at - since.captured_at).num_seconds().max(0);
+            out.push(Signal::Ended(Ending {
+                key: self.key(&cam, &since),
+                at: ev.captured_at,
+                event_id: ev.event_id,
+                note: format!("camera back after {secs} s"),
+            }));
+        }
+    }
+
+    fn on_clock(&mut self, now: DateTime<Utc>, out: &mut Vec<(Event, Signal)>) {
+        let after = self.after;
+        let due: Vec<CameraKey> = self
+            .down
+            .iter()
+            .filter(|(_, (since, alerted))| !alerted && now.signed_duration_since(since.captured_at) >= after)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for cam in due {
+            let Some((since, alerted)) = self.down.get_mut(&cam) else { continue };
+            *alerted = true;
+            let since = since.clone();
+            let (site, edge, camera) = cam.clone();
+            let reason = match &since.body {
+                EventBody::CameraOffline { reason } => reason.chars().take(200).collect::<String>(),
+                _ => String::new(),
+            };
+            let alert = Alert {
+                alert_id: Uuid::now_v7(),
+                key: self.key(&cam, &since),
+                rule: self.cfg.name.clone(),
+                kind: AlertKind::CameraOffline,
+                message: format!(
+                    "camera {site}/{edge}/{camera} offline for more than {:.0} s: {}",
+                    self.cfg.after_s,
+                    reason.escape_debug()
+                ),
+                site,
+                edge,
+                camera,
+                track: None,
+                zone: None,
+                plate: None,
+                matched: None,
+                candidates: vec![],
+                at: since.captured_at.checked_add_signed(after).unwrap_or_else(latest).min(latest()),
+                event_id: since.event_id,
+            };
+            // One outage, one incident: a closed one stays closed.
+            out.push((since, Signal::Seen(Sighting { alert, cooldown: Duration::MAX, score: 0.0 })));
+        }
     }
 }
 
 impl UnknownVehicle {
-    fn on_plate(&self, ev: &Event, read: &PlateRead, lists: &Registry, offset: FixedOffset, out: &mut Vec<Alert>) {
+    /// A settled read of a plate on no resident list and with no valid pass, in the window.
+    /// The incident is the plate at this site.
+    fn on_plate(&self, ev: &Event, read: &PlateRead, lists: &Registry, tz: LocalTime, out: &mut Vec<Signal>) {
         let cam = camera_path(ev);
         if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&cam) {
             return;
@@ -525,14 +774,15 @@ impl UnknownVehicle {
         if !self.cfg.trusts(read) {
             return;
         }
-        if self.window.is_some_and(|w| !w.contains(ev.captured_at, offset))
+        if self.window.is_some_and(|w| !w.contains(ev.captured_at, tz))
             || lists.is_known(&plate_reads(read), ev.captured_at)
         {
             return;
         }
-        let key = format!("unknown_vehicle:{}:{cam}:{}", self.cfg.name, read.track);
+        let key = format!("unknown_vehicle:{}:{}:{}", self.cfg.name, ev.site, read.plate);
         let message = format!("vehicle on no resident list and with no valid pass at {cam}, track {}", read.track);
-        out.push(plate_alert(ev, read, AlertKind::UnknownVehicle, self.cfg.name.clone(), key, message, None));
+        let alert = plate_alert(ev, read, AlertKind::UnknownVehicle, self.cfg.name.clone(), key, message, None);
+        out.push(Signal::Seen(Sighting { alert, cooldown: self.cooldown, score: read.confidence }));
     }
 }
 
@@ -540,12 +790,43 @@ impl UnknownVehicle {
 mod tests {
     use super::*;
     use crate::event::{PlateRead, SCHEMA_V1};
+    use crate::incident::{Action, IncidentBook, Outcome};
     use crate::registry::{ListEntry, ListKind};
 
-    impl RuleSet {
-        /// Apply an event with no stored plate lists.
+    /// The rules with the incident lifecycle behind them, as the aggregator and store run them.
+    #[derive(Debug)]
+    struct Rules {
+        rules: RuleSet,
+        book: IncidentBook,
+        /// Every outcome so far, in order.
+        outcomes: Vec<Outcome>,
+    }
+
+    impl Rules {
+        fn new(cfg: &RulesConfig) -> Result<Self, Vec<String>> {
+            Ok(Self { rules: RuleSet::new(cfg)?, book: IncidentBook::default(), outcomes: vec![] })
+        }
+
+        /// Apply an event with no stored plate lists; returns the alerts it raised.
         fn on(&mut self, ev: &Event) -> Vec<Alert> {
             self.on_event(ev, &Registry::default())
+        }
+
+        /// Apply an event; returns the alerts it raised (updates are in `outcomes`).
+        fn on_event(&mut self, ev: &Event, lists: &Registry) -> Vec<Alert> {
+            let mut raised = vec![];
+            for signal in self.rules.on_event(ev, lists) {
+                let outcome = self.book.apply(&signal);
+                if let Outcome::Raised(a) = &outcome {
+                    raised.push(a.clone());
+                }
+                self.outcomes.push(outcome);
+            }
+            raised
+        }
+
+        fn updates(&self) -> usize {
+            self.outcomes.iter().filter(|o| matches!(o, Outcome::Updated(..))).count()
         }
     }
 
@@ -590,8 +871,8 @@ mod tests {
         }
     }
 
-    fn loitering(window: Option<&str>) -> RuleSet {
-        RuleSet::new(&RulesConfig {
+    fn loitering(window: Option<&str>) -> Rules {
+        Rules::new(&RulesConfig {
             utc_offset: "+08:00".into(),
             loitering: vec![LoiteringConfig {
                 name: "shed-night".into(),
@@ -618,12 +899,18 @@ mod tests {
         let a = &alerts[0];
         assert_eq!((a.kind, a.track, a.zone.as_deref()), (AlertKind::Loitering, Some(7), Some("shed")));
         assert_eq!(a.at, "2026-11-28T12:01:00Z".parse::<DateTime<Utc>>().unwrap());
-        assert_eq!(a.key, "loitering:shed-night:north/gate-1/cam1:7:shed");
+        let entry = e.captured_at.timestamp_millis();
+        assert_eq!(a.key, format!("loitering:shed-night:north/gate-1/cam1:7:shed:{entry}"));
         // Further ticks, a duplicate delivery of the entry, and the leave: no second alert.
         assert!(rules.on(&clock.advance(30).event(tick())).is_empty());
         assert!(rules.on(&e).is_empty());
         let left = EventBody::ZoneLeft { track: 7, class: ObjectClass::Person, zone: "shed".into(), dwell_s: 95.0 };
         assert!(rules.on(&clock.advance(5).event(left)).is_empty());
+        // The leave updates the alert with the whole stay; nothing else did.
+        assert_eq!(rules.updates(), 1, "{:?}", rules.outcomes);
+        // The same track back in the zone is another stay: another incident.
+        rules.on(&clock.advance(10).event(entered(7)));
+        assert_eq!(rules.on(&clock.advance(61).event(tick())).len(), 1);
     }
 
     #[test]
@@ -659,6 +946,72 @@ mod tests {
         assert!(night.on(&clock.advance(3600).event(tick())).is_empty());
     }
 
+    #[test]
+    fn time_windows_follow_daylight_saving_time_in_a_named_zone() {
+        let night = TimeWindow::parse("22:00-06:00").unwrap();
+        let berlin = LocalTime::from_config(Some("Europe/Berlin"), "+00:00").unwrap();
+        let fixed = LocalTime::from_config(None, "+01:00").unwrap();
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // Clocks go forward at 02:00 on 2026-03-29: 04:30 UTC is 06:30 in Berlin, not 05:30.
+        assert!(night.contains(t("2026-03-29T03:30:00Z"), berlin), "05:30 local (CEST): night");
+        assert!(!night.contains(t("2026-03-29T04:30:00Z"), berlin), "06:30 local (CEST): morning");
+        assert!(night.contains(t("2026-03-29T04:30:00Z"), fixed), "a fixed +01:00 would still say 05:30");
+        // Across midnight before the change: 21:30 UTC on the 28th is 22:30 CET.
+        assert!(night.contains(t("2026-03-28T21:30:00Z"), berlin));
+        assert!(!night.contains(t("2026-03-28T20:30:00Z"), berlin), "21:30 CET: not yet");
+        // Clocks go back at 03:00 on 2026-10-25: 05:30 UTC is 06:30 CET (outside), 04:30 UTC is 05:30.
+        assert!(night.contains(t("2026-10-25T04:30:00Z"), berlin));
+        assert!(!night.contains(t("2026-10-25T05:30:00Z"), berlin));
+        // Shanghai has no DST: the same as +08:00 all year.
+        let shanghai = LocalTime::from_config(Some("Asia/Shanghai"), "+00:00").unwrap();
+        let plus8 = LocalTime::from_config(None, "+08:00").unwrap();
+        for at in ["2026-01-15T15:00:00Z", "2026-07-15T21:59:00Z", "2026-07-15T22:00:00Z"] {
+            assert_eq!(night.contains(t(at), shanghai), night.contains(t(at), plus8), "{at}");
+        }
+        assert!(LocalTime::from_config(Some("Mars/Olympus"), "+00:00").is_err());
+        let both = RuleSet::new(&RulesConfig {
+            timezone: Some("Asia/Shanghai".into()),
+            utc_offset: "+08:00".into(),
+            ..Default::default()
+        });
+        assert_eq!(both.unwrap_err(), vec!["rules: set timezone or utc_offset, not both".to_string()]);
+    }
+
+    #[test]
+    fn a_camera_offline_too_long_raises_once_and_closes_when_back() {
+        let mut rules = Rules::new(&RulesConfig {
+            camera_offline: vec![CameraOfflineConfig { name: "blind-gate".into(), after_s: 60.0, cameras: vec![] }],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut clock = Clock::at("2026-12-01T03:00:00Z");
+        let down = clock.event(EventBody::CameraOffline { reason: "rtsp: connection refused".into() });
+        rules.on(&down);
+        let on_clock = |rules: &mut Rules, at: &str| {
+            let signals = rules.rules.on_clock(at.parse().unwrap());
+            signals.into_iter().map(|(ev, s)| (ev.event_id, rules.book.apply(&s))).collect::<Vec<_>>()
+        };
+        assert!(on_clock(&mut rules, "2026-12-01T03:00:59Z").is_empty(), "59 s: not yet");
+        let raised = on_clock(&mut rules, "2026-12-01T03:01:00Z");
+        let [(event, Outcome::Raised(a))] = raised.as_slice() else { panic!("{raised:?}") };
+        assert_eq!(
+            (*event, a.kind, a.at),
+            (down.event_id, AlertKind::CameraOffline, "2026-12-01T03:01:00Z".parse().unwrap())
+        );
+        assert!(a.message.contains("connection refused"), "{}", a.message);
+        assert!(on_clock(&mut rules, "2026-12-01T03:05:00Z").is_empty(), "raised once");
+        // Back: the alert closes by itself, saying after how long.
+        let back = clock.advance(600).event(EventBody::CameraOnline { width: 1920, height: 1080 });
+        let signals = rules.rules.on_event(&back, &Registry::default());
+        let [Signal::Ended(end)] = signals.as_slice() else { panic!("{signals:?}") };
+        assert_eq!((end.key.as_str(), end.note.as_str()), (a.key.as_str(), "camera back after 600 s"));
+        assert_eq!(rules.book.apply(&signals[0]), Outcome::Closed(a.alert_id));
+        // A short outage raises nothing and ends nothing.
+        rules.on(&clock.advance(10).event(EventBody::CameraOffline { reason: "eos".into() }));
+        assert!(rules.on(&clock.advance(20).event(tick())).is_empty());
+        assert!(on_clock(&mut rules, "2026-12-01T03:10:50Z").is_empty());
+    }
+
     fn plate(track: TrackId, p: &str, candidates: &[&str]) -> EventBody {
         EventBody::PlateRead(PlateRead {
             track,
@@ -674,8 +1027,12 @@ mod tests {
 
     #[test]
     fn watchlist_matches_normalised_and_confused_plates() {
-        let mut rules = RuleSet::new(&RulesConfig {
-            watchlist: vec![WatchlistConfig { name: "wanted-cfg".into(), plates: vec!["京A·12345".into()] }],
+        let mut rules = Rules::new(&RulesConfig {
+            watchlist: vec![WatchlistConfig {
+                name: "wanted-cfg".into(),
+                plates: vec!["京A·12345".into()],
+                cooldown_s: 600.0,
+            }],
             ..Default::default()
         })
         .unwrap();
@@ -689,8 +1046,40 @@ mod tests {
         assert_eq!((m.entry_plate.as_str(), m.distance, m.kind), ("京A12345", 0.5, ListKind::Wanted));
         assert_eq!(a.candidates, vec!["京A12845"]);
         assert!(!a.message.contains("1234"), "plates stay out of the message: {}", a.message);
-        assert!(rules.on(&clock.advance(1).event(plate(2, "京A12345", &[]))).is_empty(), "same track: once");
-        assert_eq!(rules.on(&clock.event(plate(3, "京A12345", &[]))).len(), 1, "another track: again");
+        // The same vehicle read again, by the same track or by a fragment of it: one incident.
+        assert!(rules.on(&clock.advance(1).event(plate(2, "京A12345", &[]))).is_empty(), "same track: an update");
+        assert!(rules.on(&clock.event(plate(3, "京A12345", &[]))).is_empty(), "another track: an update");
+        assert_eq!(rules.updates(), 2);
+        let mut south = clock.event(plate(4, "京A12345", &[]));
+        south.site = "south".into();
+        assert_eq!(rules.on(&south).len(), 1, "another compound: its own incident");
+    }
+
+    #[test]
+    fn a_resolved_watchlist_incident_raises_again_only_after_its_cooldown() {
+        let mut rules = Rules::new(&RulesConfig {
+            watchlist: vec![WatchlistConfig {
+                name: "wanted-cfg".into(),
+                plates: vec!["京A12345".into()],
+                cooldown_s: 600.0,
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut clock = Clock::at("2026-11-28T12:00:00Z");
+        let raised = rules.on(&clock.event(plate(1, "京A12345", &[])));
+        assert_eq!(raised.len(), 1);
+        rules.book.act(&raised[0].key, Action::Acknowledge, clock.t).unwrap();
+        assert!(rules.on(&clock.advance(60).event(plate(1, "京A12345", &[]))).is_empty(), "acknowledged: update");
+        assert_eq!(rules.updates(), 1);
+        rules.book.act(&raised[0].key, Action::Resolve, clock.t).unwrap();
+        // Back 9 minutes later: within the cooldown, nothing.
+        assert!(rules.on(&clock.advance(540).event(plate(2, "京A12345", &[]))).is_empty());
+        assert_eq!(rules.outcomes.last(), Some(&Outcome::Suppressed));
+        // 10 minutes after the resolve: a new alert.
+        let again = rules.on(&clock.advance(60).event(plate(3, "京A12345", &[])));
+        assert_eq!(again.len(), 1);
+        assert_ne!(again[0].alert_id, raised[0].alert_id);
     }
 
     fn stored_lists() -> Registry {
@@ -714,7 +1103,7 @@ mod tests {
 
     #[test]
     fn stored_lists_alert_only_for_alerting_kinds() {
-        let mut rules = RuleSet::new(&RulesConfig::default()).unwrap();
+        let mut rules = Rules::new(&RulesConfig::default()).unwrap();
         let lists = stored_lists();
         let mut clock = Clock::at("2026-11-28T12:00:00Z");
         let alerts = rules.on_event(&clock.event(plate(1, "沪A77777", &[])), &lists);
@@ -725,7 +1114,7 @@ mod tests {
 
     #[test]
     fn unknown_vehicles_at_night_with_passes_on_a_moved_clock() {
-        let mut rules = RuleSet::new(&RulesConfig {
+        let mut rules = Rules::new(&RulesConfig {
             utc_offset: "+08:00".into(),
             unknown_vehicle: vec![UnknownVehicleConfig::new("night", "23:00-05:00")],
             ..Default::default()
@@ -750,7 +1139,7 @@ mod tests {
     #[test]
     fn unknown_vehicles_only_on_settled_valid_reads() {
         let night = |cfg: UnknownVehicleConfig| {
-            RuleSet::new(&RulesConfig { unknown_vehicle: vec![cfg], ..Default::default() }).unwrap()
+            Rules::new(&RulesConfig { unknown_vehicle: vec![cfg], ..Default::default() }).unwrap()
         };
         let read = |stable: bool, confidence: f32, text: &str| {
             let EventBody::PlateRead(mut r) = plate(1, text, &[]) else { unreachable!() };
@@ -782,12 +1171,12 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert_eq!(RuleSet::new(&bad).unwrap_err().len(), 1);
+        assert_eq!(Rules::new(&bad).unwrap_err().len(), 1);
     }
 
     #[test]
     fn bad_configuration_reports_every_error() {
-        let errors = RuleSet::new(&RulesConfig {
+        let errors = Rules::new(&RulesConfig {
             utc_offset: "8".into(),
             loitering: vec![LoiteringConfig {
                 name: "x".into(),
@@ -797,10 +1186,10 @@ mod tests {
                 window: Some("25:00-01:00".into()),
                 cameras: vec![],
             }],
-            watchlist: vec![WatchlistConfig { name: "x".into(), plates: vec!["<b>".into()] }],
+            watchlist: vec![WatchlistConfig { name: "x".into(), plates: vec!["<b>".into()], cooldown_s: f64::NAN }],
             ..Default::default()
         })
         .unwrap_err();
-        assert_eq!(errors.len(), 6, "{errors:#?}");
+        assert_eq!(errors.len(), 7, "{errors:#?}");
     }
 }

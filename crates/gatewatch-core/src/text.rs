@@ -39,6 +39,21 @@ pub fn check_free_text(s: &str, max_chars: usize) -> Result<(), TextError> {
     Ok(())
 }
 
+/// `s` for a terminal: control and format characters (newlines, ANSI escapes, bidi overrides)
+/// written as `\u{..}`, everything else, any script, as it is. For text that came from
+/// outside (officers' notes, stored messages) shown on a console.
+pub fn for_terminal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || is_format(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Unicode general category Cf (format), plus the line and paragraph separators (Zl, Zp).
 fn is_format(c: char) -> bool {
     matches!(c as u32,
@@ -51,6 +66,12 @@ fn is_format(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_text_keeps_scripts_and_quotes_and_escapes_controls() {
+        assert_eq!(for_terminal("王警官: 'told' to move on"), "王警官: 'told' to move on");
+        assert_eq!(for_terminal("a\nb\u{1b}[31m\u{202e}c"), "a\\u{a}b\\u{1b}[31m\\u{202e}c");
+    }
 
     #[test]
     fn ordinary_labels_in_any_script_pass() {

@@ -16,7 +16,6 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use gatewatch_core::event::{Event, EventBody};
 use gatewatch_core::registry::{ListEntry, ListKind};
-use gatewatch_core::rules::Alert;
 use sqlx::QueryBuilder;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -56,14 +55,6 @@ impl StoreError {
             _ => false,
         }
     }
-}
-
-/// A stored alert as the desk sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredAlert {
-    pub alert: Alert,
-    pub acked_at: Option<DateTime<Utc>>,
-    pub acked_by: Option<String>,
 }
 
 /// A payload the aggregator refused, as kept in the `rejected` table.
@@ -106,6 +97,10 @@ macro_rules! on_pool {
         }
     };
 }
+
+mod alerts;
+
+pub use alerts::{ActError, StoredAlert, StoredSighting};
 
 #[derive(Clone)]
 pub struct Store {
@@ -187,84 +182,6 @@ impl Store {
             found.extend(stored.iter().filter_map(|id| id.parse::<uuid::Uuid>().ok()));
         }
         Ok(found)
-    }
-
-    /// Store an event and the alerts it raised in one transaction. Returns whether the event
-    /// was new, and the alerts that were new (a key already stored is skipped).
-    pub async fn commit(&self, ev: &Event, alerts: &[Alert]) -> Result<(bool, Vec<Alert>), StoreError> {
-        let mut out = self.commit_batch(&[(ev, alerts)]).await?;
-        Ok(out.pop().expect("one result per event"))
-    }
-
-    /// Store many events and their alerts in one transaction (multi-row inserts). Returns,
-    /// per event and in order, whether it was new and which of its alerts were new. Either
-    /// all of it lands or none of it does.
-    pub async fn commit_batch(&self, batch: &[(&Event, &[Alert])]) -> Result<Vec<(bool, Vec<Alert>)>, StoreError> {
-        let now = ts(Utc::now());
-        let alerts: Vec<&Alert> = batch.iter().flat_map(|(_, a)| a.iter()).collect();
-        let mut new_events = HashSet::<String>::new();
-        let mut new_alerts = HashSet::<String>::new();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for chunk in batch.chunks(CHUNK) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO events (event_id, site, edge, camera, seq, kind, track, captured_at, received_at, body, snapshot) ",
-                );
-                q.push_values(chunk, |mut row, (ev, _)| {
-                    let (body, snapshot) = split_snapshot(&ev.body);
-                    row.push_bind(ev.event_id.to_string())
-                        .push_bind(ev.site.clone())
-                        .push_bind(ev.edge.clone())
-                        .push_bind(ev.camera.clone())
-                        .push_bind(ev.seq as i64)
-                        .push_bind(ev.body.kind())
-                        .push_bind(ev.body.track().map(|t| t as i64))
-                        .push_bind(ts(ev.captured_at))
-                        .push_bind(now.clone())
-                        .push_bind(body)
-                        .push_bind(snapshot);
-                });
-                q.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
-                new_events.extend(q.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
-            }
-            for chunk in alerts.chunks(CHUNK) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO alerts (alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message, raised_at, matched, candidates) ",
-                );
-                q.push_values(chunk, |mut row, a| {
-                    row.push_bind(a.alert_id.to_string())
-                        .push_bind(a.key.clone())
-                        .push_bind(a.rule.clone())
-                        .push_bind(a.kind.as_str())
-                        .push_bind(a.site.clone())
-                        .push_bind(a.edge.clone())
-                        .push_bind(a.camera.clone())
-                        .push_bind(a.track.map(|t| t as i64))
-                        .push_bind(a.zone.clone())
-                        .push_bind(a.plate.clone())
-                        .push_bind(ts(a.at))
-                        .push_bind(a.event_id.to_string())
-                        .push_bind(a.message.clone())
-                        .push_bind(now.clone())
-                        .push_bind(a.matched.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default()))
-                        .push_bind(
-                            (!a.candidates.is_empty()).then(|| serde_json::to_string(&a.candidates).unwrap_or_default()),
-                        );
-                });
-                q.push(" ON CONFLICT (alert_key) DO NOTHING RETURNING alert_id");
-                new_alerts.extend(q.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
-            }
-            tx.commit().await?
-        });
-        // `remove`: an id repeated in the batch counts as new once.
-        Ok(batch
-            .iter()
-            .map(|(ev, alerts)| {
-                let new_event = new_events.remove(&ev.event_id.to_string());
-                let new = alerts.iter().filter(|a| new_alerts.remove(&a.alert_id.to_string())).cloned().collect();
-                (new_event, new)
-            })
-            .collect())
     }
 
     /// Keep refused payloads (one transaction; topic and detail cut to their bounds).
@@ -420,35 +337,6 @@ impl Store {
                 .await?
         });
         Ok(found.flatten())
-    }
-
-    /// Alerts, newest first; only unacknowledged ones when `open_only`.
-    pub async fn alerts(&self, open_only: bool) -> Result<Vec<StoredAlert>, StoreError> {
-        let rows: Vec<AlertRow> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT alert_id, alert_key, rule, kind, site, edge, camera, track, zone, plate, at, event_id, message,
-                        acked_at, acked_by, matched, candidates
-                 FROM alerts WHERE ($1 OR acked_at IS NULL) ORDER BY at DESC, alert_id DESC",
-            )
-            .bind(!open_only)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows.into_iter().map(AlertRow::into_stored).collect())
-    }
-
-    /// An officer acknowledges an alert. Returns false if there is no such open alert.
-    pub async fn ack_alert(&self, alert_id: &str, officer: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        let acked = on_pool!(self, pool => {
-            sqlx::query("UPDATE alerts SET acked_at = $1, acked_by = $2 WHERE alert_id = $3 AND acked_at IS NULL")
-                .bind(ts(at))
-                .bind(officer)
-                .bind(alert_id)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(acked == 1)
     }
 
     /// Every plate list entry, by kind then plate.
@@ -641,58 +529,13 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
-/// An `alerts` row as both backends return it.
-#[derive(sqlx::FromRow)]
-struct AlertRow {
-    alert_id: String,
-    alert_key: String,
-    rule: String,
-    kind: String,
-    site: String,
-    edge: String,
-    camera: String,
-    track: Option<i64>,
-    zone: Option<String>,
-    plate: Option<String>,
-    at: String,
-    event_id: String,
-    message: String,
-    acked_at: Option<String>,
-    acked_by: Option<String>,
-    matched: Option<String>,
-    candidates: Option<String>,
-}
-
-impl AlertRow {
-    fn into_stored(self) -> StoredAlert {
-        let alert = Alert {
-            alert_id: self.alert_id.parse().unwrap_or_default(),
-            key: self.alert_key,
-            rule: self.rule,
-            kind: serde_json::from_value(serde_json::Value::String(self.kind))
-                .unwrap_or(gatewatch_core::rules::AlertKind::Loitering),
-            site: self.site,
-            edge: self.edge,
-            camera: self.camera,
-            track: self.track.map(|t| t as u64),
-            zone: self.zone,
-            plate: self.plate,
-            matched: self.matched.and_then(|j| serde_json::from_str(&j).ok()),
-            candidates: self.candidates.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default(),
-            at: parse_time(&self.at).unwrap_or_default(),
-            event_id: self.event_id.parse().unwrap_or_default(),
-            message: self.message,
-        };
-        StoredAlert { alert, acked_at: self.acked_at.as_deref().and_then(parse_time), acked_by: self.acked_by }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use gatewatch_core::detection::ObjectClass;
     use gatewatch_core::event::{SCHEMA_V1, Snapshot};
-    use gatewatch_core::rules::AlertKind;
+    use gatewatch_core::incident::{Action, AlertMessage, AlertState, Ending, Sighting, Signal};
+    use gatewatch_core::rules::{Alert, AlertKind};
     use gatewatch_harness::LocalPostgres;
 
     fn event(body: EventBody) -> Event {
@@ -728,6 +571,15 @@ mod tests {
         }
     }
 
+    /// The incident `key` seen at `ev` (a read scored `score`), with a 10-minute cooldown.
+    fn seen(ev: &Event, key: &str, score: f32) -> Signal {
+        Signal::Seen(Sighting { alert: alert(ev, key), cooldown: chrono::Duration::minutes(10), score })
+    }
+
+    fn raised(messages: &[AlertMessage]) -> Vec<&Alert> {
+        messages.iter().filter(|m| matches!(m, AlertMessage::Raised { .. })).map(AlertMessage::alert).collect()
+    }
+
     async fn events_and_alerts_are_stored_once(store: Store) {
         let ev = event(EventBody::TrackEnded {
             track: 3,
@@ -737,13 +589,14 @@ mod tests {
             best_score: 0.7,
             snapshot: Some(Snapshot::jpeg(1, 1, &[0xff, 0xd8, 0x01])),
         });
-        let a = alert(&ev, "k1");
-        let (new, alerts) = store.commit(&ev, std::slice::from_ref(&a)).await.unwrap();
+        let s = seen(&ev, "k1", 0.5);
+        let (new, messages) = store.commit(&ev, std::slice::from_ref(&s)).await.unwrap();
         assert!(new);
-        assert_eq!(alerts, vec![a.clone()]);
-        // Duplicate delivery: nothing new; a second alert with the same key is skipped.
-        let (new, alerts) = store.commit(&ev, &[alert(&ev, "k1")]).await.unwrap();
-        assert!(!new && alerts.is_empty());
+        let Signal::Seen(Sighting { alert: a, .. }) = &s else { unreachable!() };
+        assert_eq!(raised(&messages), vec![a]);
+        // Duplicate delivery: nothing new, and its sighting is not counted twice.
+        let (new, messages) = store.commit(&ev, &[seen(&ev, "k1", 0.9)]).await.unwrap();
+        assert!(!new && messages.is_empty(), "{messages:?}");
         assert_eq!(store.event_count().await.unwrap(), 1);
         assert!(store.has_event(ev.event_id).await.unwrap());
         assert_eq!(store.snapshot(&ev.event_id.to_string()).await.unwrap(), Some(vec![0xff, 0xd8, 0x01]));
@@ -751,11 +604,108 @@ mod tests {
         // Hostile plate text is data, bound as a parameter.
         let stored = store.alerts(true).await.unwrap();
         assert_eq!(stored.len(), 1);
-        assert_eq!(stored[0].alert, a);
-        assert!(store.ack_alert(&a.alert_id.to_string(), "officer-7", Utc::now()).await.unwrap());
-        assert!(!store.ack_alert(&a.alert_id.to_string(), "officer-7", Utc::now()).await.unwrap());
+        assert_eq!(&stored[0].alert, a);
+        assert_eq!((stored[0].status.state, stored[0].status.sightings), (AlertState::Open, 1));
+
+        // The lifecycle: acknowledged (still open to the desk), then resolved, each with who and a note.
+        let id = a.alert_id.to_string();
+        let t0 = Utc::now();
+        let ack = store.act_on_alert(&id, Action::Acknowledge, "officer-7", None, t0).await.unwrap();
+        assert_eq!((ack.kind(), ack.status().state), ("updated", AlertState::Acknowledged));
+        let again = store.act_on_alert(&id, Action::Acknowledge, "officer-8", None, t0).await;
+        assert!(matches!(again, Err(ActError::Refused { .. })), "{again:?}");
+        assert_eq!(store.alerts(true).await.unwrap().len(), 1);
+        let note = "<b>owner</b> came to collect it \u{202e}";
+        let done = store.act_on_alert(&id, Action::Resolve, "officer-8", Some(note), t0).await.unwrap();
+        assert_eq!((done.kind(), done.status().state), ("closed", AlertState::Resolved));
         assert!(store.alerts(true).await.unwrap().is_empty());
-        assert_eq!(store.alerts(false).await.unwrap()[0].acked_by.as_deref(), Some("officer-7"));
+        assert!(
+            store.act_on_alert(&id, Action::FalseAlarm, "officer-7", None, t0).await.is_err(),
+            "closed stays closed"
+        );
+        assert!(matches!(
+            store.act_on_alert("no-such", Action::Resolve, "officer-7", None, t0).await,
+            Err(ActError::NotFound(_))
+        ));
+        let history = store.alert_history(&id).await.unwrap();
+        let who: Vec<_> = history.iter().map(|h| (h.action.as_str(), h.by.as_deref(), h.note.as_deref())).collect();
+        assert_eq!(
+            who,
+            vec![
+                ("raised", None, None),
+                ("acknowledged", Some("officer-7"), None),
+                ("resolved", Some("officer-8"), Some(note))
+            ]
+        );
+        let stored = store.alert(&id).await.unwrap().unwrap();
+        assert_eq!((stored.status.state, stored.status.closed_at.is_some()), (AlertState::Resolved, true));
+    }
+
+    /// Sightings update the open alert (latest place, best read), once per event; an officer's
+    /// close starts the cooldown; after it the incident raises a new alert; a rule's ending
+    /// closes one. Officers' actions are readable as a feed from a cursor.
+    async fn incidents_update_close_and_cool_down(store: Store) {
+        let t0: DateTime<Utc> = "2026-12-01T03:00:00Z".parse().unwrap();
+        let at = |secs: i64, camera: &str| {
+            let mut ev = event(stats());
+            ev.captured_at = t0 + chrono::Duration::seconds(secs);
+            ev.camera = camera.into();
+            ev
+        };
+        let cursor = store.alert_history_cursor().await.unwrap();
+        let (e1, e2) = (at(0, "cam1"), at(60, "cam2"));
+        let first = store.commit(&e1, &[seen(&e1, "car", 0.6)]).await.unwrap().1;
+        let id = raised(&first)[0].alert_id;
+        let (_, upd) = store.commit(&e2, &[seen(&e2, "car", 0.9)]).await.unwrap();
+        let [AlertMessage::Updated { alert, status, change: None }] = upd.as_slice() else { panic!("{upd:?}") };
+        assert_eq!((alert.alert_id, alert.camera.as_str(), status.sightings), (id, "cam2", 2));
+        assert_eq!((status.best_event_id, status.last_seen), (e2.event_id, e2.captured_at));
+        // The same event's signal again (a replay): nothing changes.
+        assert!(store.commit_batch(&[(&e2, &[seen(&e2, "car", 0.95)][..])]).await.unwrap()[0].1.is_empty());
+        let sightings = store.alert_sightings(&id.to_string()).await.unwrap();
+        let cams: Vec<_> = sightings.iter().map(|s| s.camera.as_str()).collect();
+        assert_eq!(cams, vec!["north/gate-1/cam1", "north/gate-1/cam2"]);
+
+        // Closed by an officer at t0 + 2 min: 5 minutes later suppressed, 11 minutes later new.
+        store
+            .act_on_alert(
+                &id.to_string(),
+                Action::FalseAlarm,
+                "officer-7",
+                Some("a neighbour"),
+                t0 + chrono::Duration::minutes(2),
+            )
+            .await
+            .unwrap();
+        let e3 = at(7 * 60, "cam1");
+        assert!(store.commit(&e3, &[seen(&e3, "car", 0.9)]).await.unwrap().1.is_empty(), "within the cooldown");
+        let e4 = at(13 * 60, "cam1");
+        let again = store.commit(&e4, &[seen(&e4, "car", 0.9)]).await.unwrap().1;
+        assert_eq!(raised(&again).len(), 1);
+        let id2 = raised(&again)[0].alert_id;
+        assert_ne!(id2, id);
+
+        // The rule says it is over: the open alert closes, with why.
+        let e5 = at(14 * 60, "cam1");
+        let end = Signal::Ended(Ending {
+            key: "car".into(),
+            at: e5.captured_at,
+            event_id: e5.event_id,
+            note: "drove off".into(),
+        });
+        let closed = store.commit(&e5, std::slice::from_ref(&end)).await.unwrap().1;
+        let [AlertMessage::Closed { alert, status, change }] = closed.as_slice() else { panic!("{closed:?}") };
+        assert_eq!((alert.alert_id, status.state, status.closed_at), (id2, AlertState::Resolved, Some(e5.captured_at)));
+        assert_eq!((change.action.as_str(), change.by.as_deref()), ("ended", None));
+        assert!(store.commit(&at(15 * 60, "cam1"), &[end]).await.unwrap().1.is_empty(), "nothing open to end");
+        assert_eq!(store.alerts(false).await.unwrap().len(), 2);
+        assert!(store.alerts(true).await.unwrap().is_empty());
+
+        // The officers' feed: the false alarm only (raises and endings are announced by the aggregator).
+        let (next, actions) = store.officer_actions_since(cursor).await.unwrap();
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        assert_eq!((actions[0].kind(), actions[0].alert().alert_id), ("closed", id));
+        assert!(store.officer_actions_since(next).await.unwrap().1.is_empty());
     }
 
     fn stats() -> EventBody {
@@ -770,12 +720,12 @@ mod tests {
 
     async fn a_batch_lands_whole_and_says_what_was_new(store: Store) {
         let old = event(stats());
-        store.commit(&old, &[alert(&old, "k-old")]).await.unwrap();
+        store.commit(&old, &[seen(&old, "k-old", 0.5)]).await.unwrap();
         let events: Vec<Event> = (0..1200).map(|_| event(stats())).collect();
-        let a1 = alert(&events[0], "k-new");
-        let again = alert(&events[1], "k-new"); // same key in the same batch: stored once
-        let stale = alert(&events[2], "k-old"); // key stored before
-        let mut batch: Vec<(&Event, &[Alert])> = vec![(&old, &[])];
+        let a1 = seen(&events[0], "k-new", 0.5);
+        let again = seen(&events[1], "k-new", 0.5); // same key in the same batch: an update
+        let stale = seen(&events[2], "k-old", 0.5); // key stored before: an update
+        let mut batch: Vec<(&Event, &[Signal])> = vec![(&old, &[])];
         batch.push((&events[0], std::slice::from_ref(&a1)));
         batch.push((&events[1], std::slice::from_ref(&again)));
         batch.push((&events[2], std::slice::from_ref(&stale)));
@@ -784,9 +734,12 @@ mod tests {
         let out = store.commit_batch(&batch).await.unwrap();
         assert_eq!(out.len(), batch.len());
         assert!(!out[0].0, "stored before");
-        assert_eq!(out[1], (true, vec![a1]));
-        assert_eq!(out[2], (true, vec![]));
-        assert_eq!(out[3], (true, vec![]));
+        let kinds = |i: usize| (out[i].0, out[i].1.iter().map(AlertMessage::kind).collect::<Vec<_>>());
+        assert_eq!(kinds(1), (true, vec!["raised"]));
+        let Signal::Seen(a1) = a1 else { unreachable!() };
+        assert_eq!(out[1].1[0].alert(), &a1.alert);
+        assert_eq!(kinds(2), (true, vec!["updated"]));
+        assert_eq!(kinds(3), (true, vec!["updated"]));
         assert_eq!(out.iter().filter(|(new, _)| *new).count(), 1200);
         assert!(!out.last().unwrap().0, "the repeat is not new");
         assert_eq!(store.event_count().await.unwrap(), 1201);
@@ -879,7 +832,8 @@ mod tests {
         for ev in &events {
             let mut a = alert(ev, &format!("k-{}", ev.seq));
             a.track = ev.body.track();
-            assert!(store.commit(ev, std::slice::from_ref(&a)).await.unwrap().0);
+            let s = Signal::Seen(Sighting { alert: a, cooldown: chrono::Duration::MAX, score: f32::MAX });
+            assert!(store.commit(ev, std::slice::from_ref(&s)).await.unwrap().0);
         }
         let alerts = store.alerts(false).await.unwrap();
         assert_eq!(alerts.len(), 2);
@@ -892,6 +846,7 @@ mod tests {
         ($open:expr) => {{
             let open = $open;
             events_and_alerts_are_stored_once(open("once").await).await;
+            incidents_update_close_and_cool_down(open("incidents").await).await;
             a_batch_lands_whole_and_says_what_was_new(open("batch").await).await;
             plate_lists_round_trip(open("lists").await).await;
             rejected_payloads_are_kept(open("rejected").await).await;
@@ -914,6 +869,56 @@ mod tests {
             assert_eq!(level, 2, "every pooled connection runs synchronous = FULL");
             conns.push(c);
         }
+    }
+
+    /// A database from before alerts had a lifecycle (migrations 0001-0004, as the demo's
+    /// `--db` keeps one) upgrades in place: its alerts stay, acknowledged ones as acknowledged
+    /// with who did it in their history, and new sightings update them.
+    #[tokio::test]
+    async fn sqlite_alerts_of_an_older_database_upgrade_with_their_acknowledgements() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("migrations");
+        std::fs::create_dir(&old).unwrap();
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(&here).unwrap() {
+            let name = entry.unwrap().file_name();
+            if name.to_string_lossy().as_ref() < "0005" {
+                std::fs::copy(here.join(&name), old.join(&name)).unwrap();
+            }
+        }
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        let opts = SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true);
+        let pool = SqlitePool::connect_with(opts).await.unwrap();
+        sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+        let ev = event(stats());
+        for (id, key, acked) in [("a-1", "k-1", Some(("2026-11-28T03:05:00Z", "officer-7"))), ("a-2", "k-2", None)] {
+            sqlx::query(
+                "INSERT INTO alerts (alert_id, alert_key, rule, kind, site, edge, camera, at, event_id, message, raised_at, acked_at, acked_by)
+                 VALUES ($1, $2, 'r', 'watchlist', 'north', 'gate-1', 'cam1', '2026-11-28T03:00:00Z', $3, 'm', '2026-11-28T03:00:01Z', $4, $5)",
+            )
+            .bind(id)
+            .bind(key)
+            .bind(ev.event_id.to_string())
+            .bind(acked.map(|a| a.0))
+            .bind(acked.map(|a| a.1))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        let store = Store::open(&url).await.unwrap();
+        let a1 = store.alert("a-1").await.unwrap().unwrap();
+        assert_eq!((a1.status.state, a1.status.sightings), (AlertState::Acknowledged, 1));
+        let history = store.alert_history("a-1").await.unwrap();
+        let who: Vec<_> = history.iter().map(|h| (h.action.as_str(), h.by.as_deref())).collect();
+        assert_eq!(who, vec![("raised", None), ("acknowledged", Some("officer-7"))]);
+        assert_eq!(store.alert("a-2").await.unwrap().unwrap().status.state, AlertState::Open);
+        // The old alert is the open incident of its key: a new sighting updates it.
+        let later = event(stats());
+        let messages = store.commit(&later, &[seen(&later, "k-2", 0.5)]).await.unwrap().1;
+        assert_eq!(messages.iter().map(|m| (m.kind(), m.status().sightings)).collect::<Vec<_>>(), vec![("updated", 2)]);
+        assert_eq!(store.alerts(false).await.unwrap().len(), 2);
     }
 
     #[tokio::test]

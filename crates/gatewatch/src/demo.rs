@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gatewatch_core::config::{AggregatorConfig, EdgeConfig};
+use gatewatch_core::incident::AlertMessage;
 use gatewatch_harness::Mosquitto;
 use gatewatch_vision::detector::Timings;
 
@@ -63,12 +64,28 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let printer = tokio::spawn(async move {
-        let mut n = 0;
-        while let Some(a) = alert_rx.recv().await {
-            n += 1;
-            println!("ALERT  {}  [{}] {}", a.at.format("%H:%M:%S"), a.rule, a.message);
+        let (mut raised, mut updated) = (0, 0);
+        while let Some(msg) = alert_rx.recv().await {
+            let a = msg.alert();
+            match msg {
+                AlertMessage::Raised { .. } => {
+                    raised += 1;
+                    println!("ALERT  {}  [{}] {}", a.at.format("%H:%M:%S"), a.rule, a.message);
+                }
+                AlertMessage::Updated { ref status, .. } => {
+                    updated += 1;
+                    println!(
+                        "UPDATE {}  [{}] seen {} times: {}",
+                        status.last_seen.format("%H:%M:%S"),
+                        a.rule,
+                        status.sightings,
+                        a.message
+                    );
+                }
+                AlertMessage::Closed { ref change, .. } => println!("CLOSED [{}] {}", a.rule, change.action),
+            }
         }
-        n
+        (raised, updated)
     });
 
     let spool_dir = edge.spool.dir.clone();
@@ -77,7 +94,7 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
     // The edge returns once the aggregator has acknowledged every event as stored.
     let _ = stop_tx.send(true);
     let ingest = agg_task.await??;
-    let alerts = printer.await?;
+    let (alerts, updates) = printer.await?;
 
     let secs = report.elapsed.as_secs_f64();
     let t: Timings = report.timings;
@@ -118,7 +135,7 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
     );
     let kinds = store.counts_by_kind().await?;
     println!("stored by kind: {}", kinds.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "));
-    println!("alerts raised: {alerts}");
+    println!("alerts raised: {alerts}, updated: {updates}");
     drop(broker);
     if !db_path.starts_with(&tmp) {
         println!(

@@ -1,52 +1,119 @@
-//! Watch-desk commands: list alerts, acknowledge one; list refused payloads.
+//! Watch-desk commands: list and show alerts, acknowledge, resolve or close one as a false
+//! alarm; list refused payloads.
 
 use chrono::Utc;
 use clap::Subcommand;
-use gatewatch_store::Store;
+use gatewatch_core::incident::{Action, AlertMessage};
+use gatewatch_core::text::{check_free_text, for_terminal};
+use gatewatch_store::{Store, StoredAlert};
+
+/// Longest officer name and note, in characters.
+const MAX_OFFICER: usize = 64;
+const MAX_NOTE: usize = 500;
 
 #[derive(Subcommand)]
 pub enum AlertAction {
-    /// List alerts, newest first.
+    /// List alerts, newest first: id, time, state, sightings, rule, message.
     List {
-        /// Only alerts nobody has acknowledged.
+        /// Only alerts not yet resolved or called a false alarm.
         #[arg(long)]
         open: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 200)]
+        limit: u32,
     },
-    /// Acknowledge an alert.
+    /// One alert whole: its state, sightings and history.
+    Show { alert_id: String },
+    /// Acknowledge an alert: someone is on it.
     Ack {
         alert_id: String,
         #[arg(long)]
         officer: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Resolve an alert (dealt with). The same incident raises again only after its cooldown.
+    Resolve {
+        alert_id: String,
+        #[arg(long)]
+        officer: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Close an alert as a false alarm; say why in the note.
+    FalseAlarm {
+        alert_id: String,
+        #[arg(long)]
+        officer: String,
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
 #[allow(clippy::print_stdout)] // a CLI command's report
 pub async fn run(db: &str, action: AlertAction) -> anyhow::Result<()> {
     let store = Store::open(db).await?;
-    match action {
-        AlertAction::List { open } => {
-            for a in store.alerts(open).await? {
-                let state = match (&a.acked_at, &a.acked_by) {
-                    (Some(t), Some(by)) => format!("acked by {by} at {}", t.format("%H:%M:%S")),
-                    _ => "OPEN".into(),
-                };
+    let (alert_id, officer, note, act) = match action {
+        AlertAction::List { open, limit } => {
+            for a in store.alerts_page(open, i64::from(limit)).await? {
+                println!("{}", line(&a));
+            }
+            return Ok(());
+        }
+        AlertAction::Show { alert_id } => {
+            let Some(a) = store.alert(&alert_id).await? else { anyhow::bail!("no alert {alert_id}") };
+            println!("{}", line(&a));
+            println!("  incident  {}", for_terminal(&a.alert.key));
+            println!("  camera    {}/{}/{} (latest sighting)", a.alert.site, a.alert.edge, a.alert.camera);
+            println!("  last seen {}", a.status.last_seen.format("%Y-%m-%d %H:%M:%S"));
+            for s in store.alert_sightings(&alert_id).await? {
+                println!("  seen      {}  {}  event {}", s.at.format("%Y-%m-%d %H:%M:%S"), s.camera, s.event_id);
+            }
+            for h in store.alert_history(&alert_id).await? {
                 println!(
-                    "{}  {}  [{}] {}  ({state})",
-                    a.alert.alert_id,
-                    a.alert.at.format("%Y-%m-%d %H:%M:%S"),
-                    a.alert.rule,
-                    a.alert.message
+                    "  history   {}  {:<12} {}{}",
+                    h.at.format("%Y-%m-%d %H:%M:%S"),
+                    h.action,
+                    h.by.as_deref().map(|b| format!("by {}", for_terminal(b))).unwrap_or_else(|| "by the rules".into()),
+                    h.note.as_deref().map(|n| format!(": {}", for_terminal(n))).unwrap_or_default()
                 );
             }
+            return Ok(());
         }
-        AlertAction::Ack { alert_id, officer } => {
-            if !store.ack_alert(&alert_id, &officer, Utc::now()).await? {
-                anyhow::bail!("no open alert {alert_id}");
-            }
-            println!("acknowledged {alert_id}");
+        AlertAction::Ack { alert_id, officer, note } => (alert_id, officer, note, Action::Acknowledge),
+        AlertAction::Resolve { alert_id, officer, note } => (alert_id, officer, note, Action::Resolve),
+        AlertAction::FalseAlarm { alert_id, officer, note } => (alert_id, officer, note, Action::FalseAlarm),
+    };
+    check_free_text(&officer, MAX_OFFICER).map_err(|e| anyhow::anyhow!("--officer: {e}"))?;
+    if officer.trim().is_empty() {
+        anyhow::bail!("--officer: say who you are");
+    }
+    if let Some(n) = &note {
+        check_free_text(n, MAX_NOTE).map_err(|e| anyhow::anyhow!("--note: {e}"))?;
+    }
+    let msg = store.act_on_alert(&alert_id, act, &officer, note.as_deref(), Utc::now()).await?;
+    let state = msg.status().state.as_str();
+    match msg {
+        AlertMessage::Closed { .. } => {
+            println!("{alert_id} is now {state} (a running aggregator announces it within a second)")
         }
+        _ => println!("{alert_id} is now {state}"),
     }
     Ok(())
+}
+
+/// One line per alert. Labels and messages come from configuration and the rules; their
+/// control and format characters are printed escaped all the same.
+fn line(a: &StoredAlert) -> String {
+    format!(
+        "{}  {}  {:<12} x{:<3} [{}] {}",
+        a.alert.alert_id,
+        a.alert.at.format("%Y-%m-%d %H:%M:%S"),
+        a.status.state.as_str(),
+        a.status.sightings,
+        for_terminal(&a.alert.rule),
+        for_terminal(&a.alert.message)
+    )
 }
 
 /// Print the newest refused payloads: when, why, from whom, how big. The payload itself may

@@ -80,6 +80,29 @@ fn demo_run_twice_on_one_database_raises_the_second_runs_alerts() {
         gatewatch().args(["alerts", "--db"]).arg(format!("sqlite://{}", db.display())).arg("list").output().unwrap();
     let listed = String::from_utf8_lossy(&list.stdout).lines().filter(|l| l.contains("[crossing-linger]")).count();
     assert_eq!(listed, counts[0] + counts[1], "both runs' alerts are kept: {counts:?}");
+
+    // An officer works one alert through its lifecycle from the CLI.
+    let url = format!("sqlite://{}", db.display());
+    let alerts = |args: &[&str]| gatewatch().args(["alerts", "--db", &url]).args(args).output().unwrap();
+    let listing = String::from_utf8_lossy(&list.stdout).to_string();
+    let id = listing.split_whitespace().next().expect("an alert id").to_string();
+    assert!(listing.lines().next().unwrap().contains(" open "), "{listing}");
+    let ack = alerts(&["ack", &id, "--officer", "王警官"]);
+    assert!(ack.status.success(), "{}", String::from_utf8_lossy(&ack.stderr));
+    let hostile = alerts(&["resolve", &id, "--officer", "王警官", "--note", "<script>x</script>"]);
+    assert!(!hostile.status.success(), "markup in a note is refused");
+    let resolved = alerts(&["resolve", &id, "--officer", "王警官", "--note", "told to move on"]);
+    assert!(resolved.status.success(), "{}", String::from_utf8_lossy(&resolved.stderr));
+    let again = alerts(&["false-alarm", &id, "--officer", "李警官"]);
+    let why = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && why.contains("already resolved"), "{why}");
+    let show = alerts(&["show", &id]);
+    let shown = String::from_utf8_lossy(&show.stdout);
+    for needle in ["resolved", "raised", "acknowledged by 王警官", "by 王警官: told to move on", "seen"] {
+        assert!(shown.contains(needle), "missing {needle:?} in:\n{shown}");
+    }
+    let open = alerts(&["list", "--open"]);
+    assert!(!String::from_utf8_lossy(&open.stdout).contains(&id), "a resolved alert is not open");
 }
 
 /// `gatewatch bench` on a short clip: every phase present, frame counts exact, JSON readable.
