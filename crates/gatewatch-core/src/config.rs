@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::detection::ObjectClass;
 use crate::geometry::{Point, Polygon};
+use crate::lines::{Line, Side};
 use crate::rules::{RuleSet, RulesConfig};
 use crate::topic::valid_id;
 use crate::tracker::TrackerConfig;
@@ -252,6 +253,31 @@ impl ZoneConfig {
     }
 }
 
+/// `[[cameras.lines]]`: a segment `from` → `to` in picture fractions, and which side of it (as
+/// seen on the picture, facing from `from` to `to`) is inside the compound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineConfig {
+    pub name: String,
+    pub from: [f32; 2],
+    pub to: [f32; 2],
+    pub in_side: Side,
+    /// Classes counted; empty or absent means all.
+    #[serde(default)]
+    pub classes: Vec<ObjectClass>,
+}
+
+impl LineConfig {
+    pub fn to_line(&self) -> Line {
+        Line {
+            name: self.name.clone(),
+            a: Point::new(self.from[0], self.from[1]),
+            b: Point::new(self.to[0], self.to[1]),
+            in_side: self.in_side,
+            classes: self.classes.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CameraConfig {
     pub id: String,
@@ -268,6 +294,9 @@ pub struct CameraConfig {
     pub exit_grace_s: f64,
     #[serde(default)]
     pub zones: Vec<ZoneConfig>,
+    /// Directional counting lines (a gate's threshold): `line_crossed` events.
+    #[serde(default)]
+    pub lines: Vec<LineConfig>,
     /// A camera aimed at plates (gate lane): look for plates in the whole picture, not only
     /// inside vehicle boxes.
     #[serde(default)]
@@ -511,6 +540,23 @@ impl EdgeConfig {
                     e.push(format!("{at}.polygon: corners are picture fractions within 0..1"));
                 }
             }
+            let mut lines = HashSet::new();
+            for (j, l) in c.lines.iter().enumerate() {
+                let at = format!("{at}.lines[{j}] ({})", l.name);
+                if !valid_id(&l.name) {
+                    e.push(format!("{at}.name: must be 1-64 of A-Z a-z 0-9 _ -"));
+                }
+                if !lines.insert(&l.name) {
+                    e.push(format!("{at}.name: duplicate line name"));
+                }
+                if l.from.iter().chain(&l.to).any(|v| !(0.0..=1.0).contains(v)) {
+                    e.push(format!("{at}: from and to are picture fractions within 0..1"));
+                }
+                let (dx, dy) = (l.to[0] - l.from[0], l.to[1] - l.from[1]);
+                if (dx * dx + dy * dy).sqrt() < 0.05 {
+                    e.push(format!("{at}: from and to must be at least 0.05 of the picture apart"));
+                }
+            }
         }
         e
     }
@@ -600,6 +646,25 @@ mod tests {
         let errs = EdgeConfig::from_toml(&bad).unwrap_err();
         assert_eq!(errs.len(), 4, "{errs:#?}");
         assert_eq!(errs[0], "unknown key `colour`");
+    }
+
+    #[test]
+    fn counting_lines_are_read_and_checked() {
+        let line = |name: &str, from: &str, to: &str| {
+            format!("{EDGE}\n[[cameras.lines]]\nname = \"{name}\"\nfrom = {from}\nto = {to}\nin_side = \"right\"\n")
+        };
+        let cfg = EdgeConfig::from_toml(&line("gate", "[0.1, 0.7]", "[0.9, 0.7]")).unwrap();
+        let l = cfg.cameras[0].lines[0].to_line();
+        assert_eq!(
+            (l.name.as_str(), l.in_side, l.a, l.b),
+            ("gate", Side::Right, Point::new(0.1, 0.7), Point::new(0.9, 0.7))
+        );
+        let errs = EdgeConfig::from_toml(&line("g ate", "[0.1, 0.7]", "[1.2, 0.7]")).unwrap_err();
+        assert_eq!(errs.len(), 2, "bad name, outside the picture: {errs:#?}");
+        let errs = EdgeConfig::from_toml(&line("gate", "[0.5, 0.5]", "[0.51, 0.5]")).unwrap_err();
+        assert!(errs[0].contains("at least 0.05"), "{errs:#?}");
+        let side = line("gate", "[0.1, 0.7]", "[0.9, 0.7]").replace("\"right\"", "\"below\"");
+        assert!(EdgeConfig::from_toml(&side).is_err(), "in_side is left or right");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::detection::ObjectClass;
 use crate::geometry::BBox;
+use crate::lines::Direction;
 use crate::plate;
 use crate::topic::valid_id;
 use crate::tracker::TrackId;
@@ -98,6 +99,13 @@ pub enum EventBody {
         snapshot: Option<Snapshot>,
     },
     PlateRead(PlateRead),
+    /// A track crossed a counting line (`in`: into the compound).
+    LineCrossed {
+        track: TrackId,
+        class: ObjectClass,
+        line: String,
+        direction: Direction,
+    },
 }
 
 /// A vehicle's plate, voted over several reads of one track. Personal data throughout.
@@ -139,6 +147,7 @@ impl EventBody {
             Self::ZoneLeft { .. } => "zone_left",
             Self::TrackEnded { .. } => "track_ended",
             Self::PlateRead(_) => "plate_read",
+            Self::LineCrossed { .. } => "line_crossed",
         }
     }
 
@@ -154,7 +163,8 @@ impl EventBody {
             | Self::ZoneEntered { track, .. }
             | Self::ZoneLeft { track, .. }
             | Self::TrackEnded { track, .. }
-            | Self::PlateRead(PlateRead { track, .. }) => Some(*track),
+            | Self::PlateRead(PlateRead { track, .. })
+            | Self::LineCrossed { track, .. } => Some(*track),
             _ => None,
         }
     }
@@ -265,6 +275,9 @@ impl Event {
         match &self.body {
             EventBody::ZoneEntered { zone, .. } | EventBody::ZoneLeft { zone, .. } if !valid_id(zone) => {
                 invalid("zone", "must be 1-64 of A-Z a-z 0-9 _ -")
+            }
+            EventBody::LineCrossed { line, .. } if !valid_id(line) => {
+                invalid("line", "must be 1-64 of A-Z a-z 0-9 _ -")
             }
             EventBody::ZoneLeft { dwell_s, .. } if !(dwell_s.is_finite() && *dwell_s >= 0.0) => {
                 invalid("dwell_s", "must be finite and >= 0")

@@ -12,6 +12,7 @@ pub mod event;
 pub mod frame;
 pub mod geometry;
 pub mod incident;
+pub mod lines;
 pub mod motion;
 pub mod nanodet;
 pub mod plate;

@@ -18,6 +18,7 @@ use gatewatch_core::config::{CameraConfig, PlatesConfig, SnapshotConfig};
 use gatewatch_core::detection::Detection;
 use gatewatch_core::event::{Event, EventBody, Snapshot};
 use gatewatch_core::frame::Frame;
+use gatewatch_core::lines::LineCounter;
 use gatewatch_core::motion::{MotionGate, Thumbnail};
 use gatewatch_core::tracker::{EndedTrack, TrackId, TrackIds, Tracker, TrackerConfig};
 use gatewatch_core::zones::{ZoneChange, ZoneTracker};
@@ -77,10 +78,11 @@ struct BestView {
     rgb: Vec<u8>,
 }
 
-/// The tracker thread's state for one connection of the camera: tracks, zones, best views.
+/// The tracker thread's state for one connection of the camera: tracks, zones, lines, best views.
 struct Stream {
     tracker: Tracker,
     zones: ZoneTracker,
+    lines: LineCounter,
     best: HashMap<TrackId, BestView>,
     /// Stream time of the last frame through the tracker.
     last_t: f64,
@@ -138,6 +140,7 @@ impl Stream {
         Stream {
             tracker: Tracker::with_ids(w.tracker, w.track_ids.clone()),
             zones: ZoneTracker::new(w.camera.zones.iter().map(|z| z.to_zone()).collect(), w.camera.exit_grace_s),
+            lines: LineCounter::new(w.camera.lines.iter().map(|l| l.to_line()).collect()),
             best: HashMap::new(),
             last_t: 0.0,
             last_detections: Vec::new(),
@@ -445,6 +448,11 @@ impl CameraWorker {
         for change in s.zones.update(&update.observed, frame.width as f32, frame.height as f32, t) {
             self.emit_zone(frame.captured_at, change);
         }
+        for c in s.lines.update(&update.observed, frame.width as f32, frame.height as f32) {
+            tracing::debug!(camera = %self.camera.id, track = c.track, line = %c.line, direction = c.direction.as_str(), "line crossed");
+            let body = EventBody::LineCrossed { track: c.track, class: c.class, line: c.line, direction: c.direction };
+            self.emit(frame.captured_at, body);
+        }
         if detected && let (Some((reader, _)), Some(plates)) = (&self.plates, &mut s.plates) {
             for read in plates.on_frame(reader, frame, tally.inferred, &update.observed, &self.snapshot) {
                 tracing::debug!(camera = %self.camera.id, track = read.track, reads = read.reads, "plate published");
@@ -460,6 +468,7 @@ impl CameraWorker {
             for change in s.zones.track_ended(e.id, t) {
                 self.emit_zone(at, change);
             }
+            s.lines.track_ended(e.id);
             if let Some(read) = s.plates.as_mut().and_then(|p| p.track_ended(e.id, &self.snapshot)) {
                 tally.plates += 1;
                 self.emit(at, EventBody::PlateRead(read));

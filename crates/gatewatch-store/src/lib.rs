@@ -266,12 +266,33 @@ impl Store {
         }))
     }
 
+    /// Stored events of one kind captured in `[since, until)`, in capture order (snapshots
+    /// left out; a row that no longer decodes is skipped with a warning).
+    pub async fn events_captured(
+        &self,
+        kind: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT event_id, site, edge, camera, seq, captured_at, body FROM events
+                 WHERE kind = $1 AND captured_at >= $2 AND captured_at < $3 ORDER BY captured_at, seq",
+            )
+            .bind(kind)
+            .bind(ts(since))
+            .bind(ts(until))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().filter_map(decode_row).collect())
+    }
+
     /// Stored events of these kinds that arrived at or after `received_since`, in capture-time
     /// order (then seq): what the rules replay at start to know who is inside which zone.
     /// Snapshots are left out; a row that no longer decodes is skipped with a warning.
     pub async fn events_since(&self, received_since: DateTime<Utc>, kinds: &[&str]) -> Result<Vec<Event>, StoreError> {
-        type Row = (String, String, String, String, i64, String, String);
-        let rows: Vec<Row> = on_pool!(self, pool => {
+        let rows: Vec<EventRow> = on_pool!(self, pool => {
             let mut q = QueryBuilder::new(
                 "SELECT event_id, site, edge, camera, seq, captured_at, body FROM events WHERE received_at >= ",
             );
@@ -281,28 +302,9 @@ impl Store {
                 list.push_bind(k.to_string());
             }
             q.push(") ORDER BY captured_at, seq");
-            q.build_query_as::<Row>().fetch_all(pool).await?
+            q.build_query_as::<EventRow>().fetch_all(pool).await?
         });
-        let mut out = Vec::with_capacity(rows.len());
-        for (event_id, site, edge, camera, seq, captured_at, body) in rows {
-            let decoded = (|| {
-                Some(Event {
-                    schema: gatewatch_core::event::SCHEMA_V1.into(),
-                    event_id: event_id.parse().ok()?,
-                    site,
-                    edge,
-                    camera,
-                    seq: seq as u64,
-                    captured_at: parse_time(&captured_at)?,
-                    body: serde_json::from_str(&body).ok()?,
-                })
-            })();
-            match decoded {
-                Some(ev) => out.push(ev),
-                None => tracing::warn!(event_id, "a stored event no longer decodes; not replayed"),
-            }
-        }
-        Ok(out)
+        Ok(rows.into_iter().filter_map(decode_row).collect())
     }
 
     /// The track ids of one edge's events of one kind, in seq order (audits and tests: a
@@ -523,6 +525,30 @@ fn entry_from_row((kind, plate, label, valid_from, valid_to): EntryRow) -> Optio
             None
         }
     }
+}
+
+/// `event_id, site, edge, camera, seq, captured_at, body` of an `events` row.
+type EventRow = (String, String, String, String, i64, String, String);
+
+/// An `events` row back as the event (without its snapshot); `None`, with a warning, when it
+/// no longer decodes.
+fn decode_row((event_id, site, edge, camera, seq, captured_at, body): EventRow) -> Option<Event> {
+    let decoded = (|| {
+        Some(Event {
+            schema: gatewatch_core::event::SCHEMA_V1.into(),
+            event_id: event_id.parse().ok()?,
+            site,
+            edge,
+            camera,
+            seq: seq as u64,
+            captured_at: parse_time(&captured_at)?,
+            body: serde_json::from_str(&body).ok()?,
+        })
+    })();
+    if decoded.is_none() {
+        tracing::warn!(event_id, "a stored event no longer decodes; skipped");
+    }
+    decoded
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {

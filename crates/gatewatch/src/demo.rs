@@ -135,6 +135,11 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
     );
     let kinds = store.counts_by_kind().await?;
     println!("stored by kind: {}", kinds.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "));
+    let crossed = store
+        .events_captured("line_crossed", gatewatch_core::event::earliest(), gatewatch_core::event::latest())
+        .await?;
+    let (ins, outs) = gatewatch_core::lines::tally(&crossed).values().fold((0, 0), |(i, o), (a, b)| (i + a, o + b));
+    println!("line crossings: {ins} in, {outs} out");
     println!("alerts raised: {alerts}, updated: {updates}");
     drop(broker);
     if !db_path.starts_with(&tmp) {

@@ -137,3 +137,36 @@ pub async fn rejected(db: &str, limit: u32) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Print in/out counts per gate line, class and hour over the last `hours`, then in, out and
+/// in minus out per compound over that time.
+#[allow(clippy::print_stdout)] // a CLI command's report
+pub async fn counts(db: &str, hours: u32) -> anyhow::Result<()> {
+    let store = Store::open(db).await?;
+    let since = Utc::now() - chrono::Duration::hours(i64::from(hours));
+    // No upper bound: a camera whose clock runs ahead still counts.
+    let events = store.events_captured("line_crossed", since, gatewatch_core::event::latest()).await?;
+    let counts = gatewatch_core::lines::tally(&events);
+    println!(
+        "{:<16} {:<24} {:<12} {:<10} {:<17} {:>5} {:>5}",
+        "site", "camera", "line", "class", "hour (UTC)", "in", "out"
+    );
+    let mut sites = std::collections::BTreeMap::<&str, (u64, u64)>::new();
+    for (k, (i, o)) in &counts {
+        println!(
+            "{:<16} {:<24} {:<12} {:<10} {:<17} {i:>5} {o:>5}",
+            k.site,
+            k.camera,
+            k.line,
+            k.class.as_str(),
+            k.hour.format("%Y-%m-%d %H:00")
+        );
+        let s = sites.entry(&k.site).or_default();
+        s.0 += i;
+        s.1 += o;
+    }
+    for (site, (i, o)) in sites {
+        println!("{site}: {i} in, {o} out, net {:+} over the last {hours} h", i as i64 - o as i64);
+    }
+    Ok(())
+}

@@ -71,6 +71,15 @@ enum Command {
         #[command(subcommand)]
         what: EvalWhat,
     },
+    /// In/out counts at the gates' lines per hour (UTC), and in minus out per compound.
+    Counts {
+        /// Database URL, as for `alerts`; default $GATEWATCH_DB, else sqlite://gatewatch.db.
+        #[arg(long)]
+        db: Option<String>,
+        /// Hours back from now (default 24).
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+    },
     /// Payloads the aggregator refused (wrong schema, malformed, ...), newest first.
     Rejected {
         /// Database URL, as for `alerts`; default $GATEWATCH_DB, else sqlite://gatewatch.db.
@@ -128,6 +137,7 @@ fn run() -> anyhow::Result<()> {
             Command::Alerts { db, action } => desk::run(&database_url(db)?, action).await,
             Command::Lists { db, action } => lists::run(&database_url(db)?, action).await,
             Command::Rejected { db, limit } => desk::rejected(&database_url(db)?, limit).await,
+            Command::Counts { db, hours } => desk::counts(&database_url(db)?, hours).await,
             Command::Eval { what: EvalWhat::Plates(args) } => eval::run(args),
         }
     })

@@ -58,6 +58,10 @@ fn demo_prints_loitering_alerts_and_exits_zero() {
     assert!(alerts >= 1, "no loitering alert:\n{stdout}");
     assert!(stdout.contains("795 frames decoded"), "{stdout}");
     assert!(stdout.contains(&format!("alerts raised: {alerts}")), "{stdout}");
+    // People walk both ways across the plaza's counting line.
+    let counts = stdout.lines().find_map(|l| l.strip_prefix("line crossings: ")).expect("crossings reported");
+    let n: Vec<u64> = counts.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    assert!(n.len() == 2 && n[0] >= 1 && n[1] >= 1, "crossings both ways: {counts}");
 }
 
 /// The README's "run it twice": with `--db` the database and the edge's spool are kept, so a
