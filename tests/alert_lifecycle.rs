@@ -36,6 +36,34 @@ fn read(camera: &str, track: u64, seq: u64, text: &str) -> Event {
     }
 }
 
+/// A broker, an aggregator with `rules` on a fresh SQLite file, a desk subscribed to every
+/// site's alerts, and a gate's MQTT connection to publish events with. Bind every field: the
+/// broker and the directory live as long as their bindings.
+struct Centre {
+    agg: RunningAggregator,
+    desk: MqttClient,
+    gate: MqttClient,
+    _broker: Mosquitto,
+    _dir: tempfile::TempDir,
+}
+
+impl Centre {
+    async fn start(rules: RulesConfig) -> Self {
+        init_tracing();
+        let broker = Mosquitto::start().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = aggregator_config(broker.port(), &dir.path().join("centre.db"));
+        cfg.rules = rules;
+        let agg = RunningAggregator::start(cfg).await;
+        let mqtt = MqttConfig { port: broker.port(), ..Default::default() };
+        let desk_session = Session { subscribe: vec![topic::ALERTS_FILTER.into()], ..Default::default() };
+        let desk = MqttClient::connect(&mqtt, "desk", desk_session).unwrap();
+        eventually(PATIENCE, "the desk to subscribe", || desk.is_subscribed()).await;
+        let gate = MqttClient::connect(&mqtt, "gate-9", Session::default()).unwrap();
+        Self { agg, desk, gate, _broker: broker, _dir: dir }
+    }
+}
+
 /// The next alert message on the desk's subscription, decoded (it must decode).
 async fn next(desk: &mut MqttClient) -> AlertMessage {
     let msg = tokio::time::timeout(PATIENCE, desk.recv()).await.expect("an alert message in time").expect("open");
@@ -45,24 +73,15 @@ async fn next(desk: &mut MqttClient) -> AlertMessage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_track_updates_one_alert_and_an_officers_close_is_announced() {
-    init_tracing();
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = aggregator_config(broker.port(), &dir.path().join("a.db"));
-    cfg.rules = RulesConfig {
+    let Centre { agg, mut desk, gate, _broker, _dir } = Centre::start(RulesConfig {
         watchlist: vec![WatchlistConfig {
             name: "stolen-cfg".into(),
             plates: vec!["沪A77777".into()],
             cooldown_s: 600.0,
         }],
         ..Default::default()
-    };
-    let agg = RunningAggregator::start(cfg).await;
-    let mqtt = MqttConfig { port: broker.port(), ..Default::default() };
-    let desk_session = Session { subscribe: vec![topic::ALERTS_FILTER.into()], ..Default::default() };
-    let mut desk = MqttClient::connect(&mqtt, "desk", desk_session).unwrap();
-    eventually(PATIENCE, "the desk to subscribe", || desk.is_subscribed()).await;
-    let gate = MqttClient::connect(&mqtt, "gate-9", Session::default()).unwrap();
+    })
+    .await;
     let send = |ev: Event| {
         let gate = &gate;
         async move { gate.publish(topic::events_topic(&ev.site, &ev.edge, &ev.camera), ev.encode()).await.unwrap() }
@@ -102,20 +121,11 @@ async fn a_split_track_updates_one_alert_and_an_officers_close_is_announced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blind_camera_is_alerted_by_the_clock_and_closed_when_back() {
-    init_tracing();
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = aggregator_config(broker.port(), &dir.path().join("c.db"));
-    cfg.rules = RulesConfig {
+    let Centre { agg, mut desk, gate, _broker, _dir } = Centre::start(RulesConfig {
         camera_offline: vec![CameraOfflineConfig { name: "blind".into(), after_s: 3.0, cameras: vec![] }],
         ..Default::default()
-    };
-    let agg = RunningAggregator::start(cfg).await;
-    let mqtt = MqttConfig { port: broker.port(), ..Default::default() };
-    let desk_session = Session { subscribe: vec![topic::ALERTS_FILTER.into()], ..Default::default() };
-    let mut desk = MqttClient::connect(&mqtt, "desk", desk_session).unwrap();
-    eventually(PATIENCE, "the desk to subscribe", || desk.is_subscribed()).await;
-    let gate = MqttClient::connect(&mqtt, "gate-9", Session::default()).unwrap();
+    })
+    .await;
     let event = |seq: u64, body: EventBody| {
         let ev = Event { seq, body, ..read("entry", 1, seq, "x") };
         (topic::events_topic(&ev.site, &ev.edge, &ev.camera), ev.encode())

@@ -527,12 +527,7 @@ impl EdgeConfig {
             let mut names = HashSet::new();
             for (j, z) in c.zones.iter().enumerate() {
                 let at = format!("{at}.zones[{j}] ({})", z.name);
-                if !valid_id(&z.name) {
-                    e.push(format!("{at}.name: must be 1-64 of A-Z a-z 0-9 _ -"));
-                }
-                if !names.insert(&z.name) {
-                    e.push(format!("{at}.name: duplicate zone name"));
-                }
+                check_name(&at, &z.name, "zone", &mut names, &mut e);
                 if z.polygon.len() < 3 {
                     e.push(format!("{at}.polygon: needs at least 3 corners"));
                 }
@@ -543,12 +538,7 @@ impl EdgeConfig {
             let mut lines = HashSet::new();
             for (j, l) in c.lines.iter().enumerate() {
                 let at = format!("{at}.lines[{j}] ({})", l.name);
-                if !valid_id(&l.name) {
-                    e.push(format!("{at}.name: must be 1-64 of A-Z a-z 0-9 _ -"));
-                }
-                if !lines.insert(&l.name) {
-                    e.push(format!("{at}.name: duplicate line name"));
-                }
+                check_name(&at, &l.name, "line", &mut lines, &mut e);
                 if l.from.iter().chain(&l.to).any(|v| !(0.0..=1.0).contains(v)) {
                     e.push(format!("{at}: from and to are picture fractions within 0..1"));
                 }
@@ -559,6 +549,16 @@ impl EdgeConfig {
             }
         }
         e
+    }
+}
+
+/// A zone's or line's name: an id (it goes into events and topics), once per camera.
+fn check_name<'a>(at: &str, name: &'a str, what: &str, seen: &mut HashSet<&'a str>, e: &mut Vec<String>) {
+    if !valid_id(name) {
+        e.push(format!("{at}.name: must be 1-64 of A-Z a-z 0-9 _ -"));
+    }
+    if !seen.insert(name) {
+        e.push(format!("{at}.name: duplicate {what} name"));
     }
 }
 
