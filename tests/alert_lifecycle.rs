@@ -7,14 +7,11 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use gatewatch_core::config::MqttConfig;
 use gatewatch_core::event::{Event, EventBody, PlateRead, SCHEMA_V1};
 use gatewatch_core::incident::{Action, AlertMessage, AlertState};
 use gatewatch_core::rules::{AlertKind, CameraOfflineConfig, RulesConfig, WatchlistConfig};
 use gatewatch_core::topic;
-use gatewatch_mqtt::MqttClient;
-use gatewatch_mqtt::client::Session;
-use gatewatch_systests::{Mosquitto, PATIENCE, RunningAggregator, aggregator_config, eventually, init_tracing};
+use gatewatch_systests::{Centre, PATIENCE, eventually, next_alert as next};
 
 fn read(camera: &str, track: u64, seq: u64, text: &str) -> Event {
     Event {
@@ -36,44 +33,9 @@ fn read(camera: &str, track: u64, seq: u64, text: &str) -> Event {
     }
 }
 
-/// A broker, an aggregator with `rules` on a fresh SQLite file, a desk subscribed to every
-/// site's alerts, and a gate's MQTT connection to publish events with. Bind every field: the
-/// broker and the directory live as long as their bindings.
-struct Centre {
-    agg: RunningAggregator,
-    desk: MqttClient,
-    gate: MqttClient,
-    _broker: Mosquitto,
-    _dir: tempfile::TempDir,
-}
-
-impl Centre {
-    async fn start(rules: RulesConfig) -> Self {
-        init_tracing();
-        let broker = Mosquitto::start().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let mut cfg = aggregator_config(broker.port(), &dir.path().join("centre.db"));
-        cfg.rules = rules;
-        let agg = RunningAggregator::start(cfg).await;
-        let mqtt = MqttConfig { port: broker.port(), ..Default::default() };
-        let desk_session = Session { subscribe: vec![topic::ALERTS_FILTER.into()], ..Default::default() };
-        let desk = MqttClient::connect(&mqtt, "desk", desk_session).unwrap();
-        eventually(PATIENCE, "the desk to subscribe", || desk.is_subscribed()).await;
-        let gate = MqttClient::connect(&mqtt, "gate-9", Session::default()).unwrap();
-        Self { agg, desk, gate, _broker: broker, _dir: dir }
-    }
-}
-
-/// The next alert message on the desk's subscription, decoded (it must decode).
-async fn next(desk: &mut MqttClient) -> AlertMessage {
-    let msg = tokio::time::timeout(PATIENCE, desk.recv()).await.expect("an alert message in time").expect("open");
-    assert_eq!(msg.topic, topic::alerts_topic("north"));
-    serde_json::from_slice(&msg.payload).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&msg.payload)))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_track_updates_one_alert_and_an_officers_close_is_announced() {
-    let Centre { agg, mut desk, gate, _broker, _dir } = Centre::start(RulesConfig {
+    let Centre { agg, mut desk, gate, _broker, _dir, .. } = Centre::start(RulesConfig {
         watchlist: vec![WatchlistConfig {
             name: "stolen-cfg".into(),
             plates: vec!["沪A77777".into()],
@@ -121,7 +83,7 @@ async fn a_split_track_updates_one_alert_and_an_officers_close_is_announced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blind_camera_is_alerted_by_the_clock_and_closed_when_back() {
-    let Centre { agg, mut desk, gate, _broker, _dir } = Centre::start(RulesConfig {
+    let Centre { agg, mut desk, gate, _broker, _dir, .. } = Centre::start(RulesConfig {
         camera_offline: vec![CameraOfflineConfig { name: "blind".into(), after_s: 3.0, cameras: vec![] }],
         ..Default::default()
     })

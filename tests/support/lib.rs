@@ -198,6 +198,13 @@ pub fn aggregator_config(port: u16, db: &Path) -> gatewatch_core::config::Aggreg
 /// real photo `media/car-5AU5341.png`: 50 still frames, 30 frames panning 4 px per frame, 20
 /// still frames.
 pub fn parked_car_frames(w: u32, h: u32) -> Vec<Vec<u8>> {
+    car_view_frames(w, h, 50, 30, 20)
+}
+
+/// The real photo `media/car-5AU5341.png` as `w`x`h` RGB frames: `still` frames of the parked
+/// car, then `pan` frames in which the view slides 4 px (of the photo) per frame, so the car
+/// moves across the picture as if it drove off, then `after` still frames where it ended up.
+pub fn car_view_frames(w: u32, h: u32, still: usize, pan: u32, after: usize) -> Vec<Vec<u8>> {
     use image::imageops;
     let photo = image::open(asset("media/car-5AU5341.png")).expect("the car photo decodes").to_rgb8();
     let (cw, ch) = (photo.width() * 3 / 4, photo.height() * 3 / 4);
@@ -205,8 +212,36 @@ pub fn parked_car_frames(w: u32, h: u32) -> Vec<Vec<u8>> {
         let crop = imageops::crop_imm(&photo, dx, photo.height() / 8, cw, ch).to_image();
         imageops::resize(&crop, w, h, imageops::FilterType::Triangle).into_raw()
     };
-    let offsets = std::iter::repeat_n(0, 50).chain((1..=30).map(|i| i * 4)).chain(std::iter::repeat_n(120, 20));
+    let end = (pan * 4).min(photo.width() - cw);
+    let offsets =
+        std::iter::repeat_n(0, still).chain((1..=pan).map(|i| (i * 4).min(end))).chain(std::iter::repeat_n(end, after));
     offsets.map(view).collect()
+}
+
+/// A car that is parked and then drives away, `w`x`h` RGB frames: the real photo
+/// `media/car-5AU5341.png` scaled to half the picture's width on a grey ground, `still` frames
+/// in place, then `moving` frames sliding right by `w / 40` pixels a frame (out of the picture
+/// within 40 frames), then `after` frames of the empty ground.
+pub fn car_drive_off_frames(w: u32, h: u32, still: usize, moving: usize, after: usize) -> Vec<Vec<u8>> {
+    use image::{Rgb, RgbImage, imageops};
+    let photo = image::open(asset("media/car-5AU5341.png")).expect("the car photo decodes").to_rgb8();
+    let pw = w / 2;
+    let ph = photo.height() * pw / photo.width();
+    let car = imageops::resize(&photo, pw, ph, imageops::FilterType::Triangle);
+    let (x0, y0) = (i64::from(w / 4), i64::from((h - ph.min(h)) / 2));
+    let frame = |x: Option<i64>| {
+        let mut canvas = RgbImage::from_pixel(w, h, Rgb([118, 118, 112]));
+        if let Some(x) = x {
+            imageops::overlay(&mut canvas, &car, x, y0);
+        }
+        canvas.into_raw()
+    };
+    let step = i64::from(w / 40);
+    std::iter::repeat_n(Some(x0), still)
+        .chain((1..=moving as i64).map(|i| Some(x0 + i * step)))
+        .chain(std::iter::repeat_n(None, after))
+        .map(frame)
+        .collect()
 }
 
 /// `BIN SERVICE --config CONFIG` as a child process (`BIN`: the test's
@@ -231,4 +266,44 @@ pub fn aggregator_toml(dir: &Path, port: u16, rules: &str) -> (PathBuf, String) 
     std::fs::write(&config, format!("[mqtt]\nport = {port}\n[database]\nurl = \"{url}\"\n{rules}"))
         .expect("config written");
     (config, url)
+}
+
+/// A broker, an aggregator with `rules` on a fresh SQLite file, a desk subscribed to every
+/// site's alerts, and a gate's MQTT connection to publish events with. Keep the whole value, or
+/// bind `_broker` and `_dir` by name when destructuring (a `..` drops them at once, and with
+/// them the broker and the database directory).
+pub struct Centre {
+    pub agg: RunningAggregator,
+    pub desk: gatewatch_mqtt::MqttClient,
+    pub gate: gatewatch_mqtt::MqttClient,
+    /// The aggregator's configuration (to start it again on the same database).
+    pub cfg: gatewatch_core::config::AggregatorConfig,
+    pub _broker: Mosquitto,
+    pub _dir: tempfile::TempDir,
+}
+
+impl Centre {
+    pub async fn start(rules: gatewatch_core::rules::RulesConfig) -> Self {
+        use gatewatch_mqtt::client::Session;
+        init_tracing();
+        let broker = Mosquitto::start().expect("mosquitto starts");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cfg = aggregator_config(broker.port(), &dir.path().join("centre.db"));
+        cfg.rules = rules;
+        let agg = RunningAggregator::start(cfg.clone()).await;
+        let mqtt = gatewatch_core::config::MqttConfig { port: broker.port(), ..Default::default() };
+        let desk_session =
+            Session { subscribe: vec![gatewatch_core::topic::ALERTS_FILTER.into()], ..Default::default() };
+        let desk = gatewatch_mqtt::MqttClient::connect(&mqtt, "desk", desk_session).expect("desk connects");
+        eventually(PATIENCE, "the desk to subscribe", || desk.is_subscribed()).await;
+        let gate = gatewatch_mqtt::MqttClient::connect(&mqtt, "gate-9", Session::default()).expect("gate connects");
+        Self { agg, desk, gate, cfg, _broker: broker, _dir: dir }
+    }
+}
+
+/// The next alert message on the desk's subscription, decoded (it must decode).
+pub async fn next_alert(desk: &mut gatewatch_mqtt::MqttClient) -> gatewatch_core::incident::AlertMessage {
+    let msg = tokio::time::timeout(PATIENCE, desk.recv()).await.expect("an alert message in time").expect("open");
+    assert!(msg.topic.ends_with("/alerts"), "{}", msg.topic);
+    serde_json::from_slice(&msg.payload).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&msg.payload)))
 }

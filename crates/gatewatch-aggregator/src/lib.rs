@@ -53,6 +53,7 @@ use gatewatch_core::incident::{AlertMessage, Signal};
 use gatewatch_core::registry::Registry;
 use gatewatch_core::rules::RuleSet;
 use gatewatch_core::topic;
+use gatewatch_core::visits::{VisitChange, Visits};
 use gatewatch_mqtt::client::Session;
 use gatewatch_mqtt::{Message, MqttClient};
 use gatewatch_store::{ListChange, RejectedPayload, Store};
@@ -64,6 +65,8 @@ pub struct Aggregator {
     cfg: AggregatorConfig,
     store: Store,
     rules: RuleSet,
+    /// Entries and exits paired into visits, with their alerts.
+    visits: Visits,
     /// Plate lists from the store, loaded whole once, then brought up to date with what
     /// changed when older than `LISTS_MAX_AGE` at a plate read.
     lists: Registry,
@@ -79,11 +82,13 @@ pub struct Aggregator {
 impl Aggregator {
     pub async fn new(cfg: AggregatorConfig) -> anyhow::Result<Self> {
         let rules = RuleSet::new(&cfg.rules).map_err(|e| anyhow::anyhow!("rules: {}", e.join("; ")))?;
+        let visits = Visits::new(&cfg.rules).map_err(|e| anyhow::anyhow!("rules: {}", e.join("; ")))?;
         let store = Store::open(&cfg.database.url).await?;
         Ok(Self {
             cfg,
             store,
             rules,
+            visits,
             lists: Registry::default(),
             lists_version: None,
             counters: Arc::new(IngestCounters::default()),
@@ -271,7 +276,13 @@ impl Aggregator {
     /// What time alone makes true (a camera offline too long): committed and announced like
     /// any other signal, with the stored event each is about.
     async fn on_clock(&mut self, mqtt: &MqttClient, halt: &mut Halting) -> Result<(), Halt> {
-        let due = self.rules.on_clock(chrono::Utc::now());
+        let now = chrono::Utc::now();
+        let mut due = self.rules.on_clock(now);
+        if self.visits.has_clock_rules() {
+            // Whether a vehicle inside is known depends on the lists as they are now.
+            self.refresh_lists(halt).await?;
+            due.extend(self.visits.on_clock(now, &self.lists));
+        }
         if due.is_empty() {
             return Ok(());
         }
@@ -335,14 +346,27 @@ impl Aggregator {
         if plates {
             self.refresh_lists(halt).await?;
         }
-        let signals: Vec<Vec<Signal>> = events
+        let found: Vec<(Vec<Signal>, Vec<VisitChange>)> = events
             .iter()
             .zip(&fresh)
-            .map(|(e, f)| if *f { self.rules.on_event(e, &self.lists) } else { Vec::new() })
+            .map(|(e, f)| {
+                if !*f {
+                    return (Vec::new(), Vec::new());
+                }
+                let mut signals = self.rules.on_event(e, &self.lists);
+                let (visits, visit_signals) = self.visits.on_event(e);
+                signals.extend(visit_signals);
+                (signals, visits)
+            })
             .collect();
-        let batch: Vec<(&Event, &[Signal])> =
-            events.iter().zip(&signals).zip(&fresh).filter(|(_, f)| **f).map(|((e, a), _)| (e, a.as_slice())).collect();
-        let mut written = retry("event batch", halt, || store.commit_batch(&batch)).await?.into_iter();
+        let batch: Vec<(&Event, &[Signal], &[VisitChange])> = events
+            .iter()
+            .zip(&found)
+            .zip(&fresh)
+            .filter(|(_, f)| **f)
+            .map(|((e, (s, v)), _)| (e, s.as_slice(), v.as_slice()))
+            .collect();
+        let mut written = retry("event batch", halt, || store.commit_arrivals(&batch)).await?.into_iter();
         Ok(fresh
             .iter()
             .map(|f| match f.then(|| written.next()).flatten() {
@@ -353,12 +377,24 @@ impl Aggregator {
     }
 }
 
+/// What the visits replay besides: which tracks crossed a gate line with which plate.
+const VISIT_KINDS: [&str; 2] = ["line_crossed", "plate_read"];
+
 /// How far back the rules' state is rebuilt at start: a presence older than this is
 /// forgotten by the rules anyway.
 const RESTORE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
-/// The event kinds that carry the rules' state (who is in which zone, which camera is down).
-const STATEFUL_KINDS: [&str; 5] = ["zone_entered", "zone_left", "track_ended", "camera_offline", "camera_online"];
+/// The event kinds that carry the rules' state (who is in which zone, which camera is down,
+/// which vehicle is parked where).
+const STATEFUL_KINDS: [&str; 7] = [
+    "zone_entered",
+    "zone_left",
+    "track_ended",
+    "camera_offline",
+    "camera_online",
+    "stationary_started",
+    "stationary_ended",
+];
 
 impl Aggregator {
     /// Rebuild the rules' state from the zone events stored in the last `RESTORE_WINDOW`, in
@@ -369,15 +405,48 @@ impl Aggregator {
     async fn restore_rules(&mut self, mqtt: &MqttClient, halt: &mut Halting) -> Result<(), Halt> {
         let store = self.store.clone();
         let since = chrono::Utc::now() - RESTORE_WINDOW;
-        let events = retry("rule state", halt, || store.events_since(since, &STATEFUL_KINDS)).await?;
+        let (open, exits, applied) = retry("visits", halt, || store.visits_to_restore(since)).await?;
+        let inside = open.len();
+        self.visits.restore(open, exits, applied);
+        let kinds: Vec<&str> = STATEFUL_KINDS.iter().chain(&VISIT_KINDS).copied().collect();
+        let events = retry("rule state", halt, || store.events_since(since, &kinds)).await?;
         let no_lists = Registry::default();
-        let raised: Vec<(&Event, Vec<Signal>)> = events
+        let found: Vec<(&Event, Vec<Signal>, Vec<VisitChange>)> = events
             .iter()
-            .map(|ev| (ev, self.rules.on_event(ev, &no_lists)))
-            .filter(|(_, alerts)| !alerts.is_empty())
+            .map(|ev| {
+                // Plate reads replay only into the visits: the lists they were judged against
+                // are not these (and their alerts are stored already).
+                let mut signals =
+                    if STATEFUL_KINDS.contains(&ev.body.kind()) { self.rules.on_event(ev, &no_lists) } else { vec![] };
+                let (visits, visit_signals) = self.visits.on_event(ev);
+                signals.extend(visit_signals);
+                (ev, signals, visits)
+            })
+            .filter(|(_, signals, visits)| !signals.is_empty() || !visits.is_empty())
             .collect();
-        let batch: Vec<(&Event, &[Signal])> = raised.iter().map(|(ev, a)| (*ev, a.as_slice())).collect();
-        let written = retry("replayed alerts", halt, || store.commit_batch(&batch)).await?;
+        self.visits.replayed();
+        // A replay raises what came true while the aggregator was down and ends what ended; an
+        // incident already stored was seen then, by the events seen then: no sighting again.
+        let keys: Vec<String> = found
+            .iter()
+            .flat_map(|(_, s, _)| s.iter())
+            .filter(|s| matches!(s, Signal::Seen(_)))
+            .map(|s| s.key().to_string())
+            .collect();
+        let stored = retry("stored incidents", halt, || store.alert_keys_stored(&keys)).await?;
+        let found: Vec<(&Event, Vec<Signal>, Vec<VisitChange>)> = found
+            .into_iter()
+            .map(|(ev, signals, visits)| {
+                let signals = signals
+                    .into_iter()
+                    .filter(|s| !(matches!(s, Signal::Seen(_)) && stored.contains(s.key())))
+                    .collect();
+                (ev, signals, visits)
+            })
+            .collect();
+        let batch: Vec<(&Event, &[Signal], &[VisitChange])> =
+            found.iter().map(|(ev, s, v)| (*ev, s.as_slice(), v.as_slice())).collect();
+        let written = retry("replayed alerts", halt, || store.commit_arrivals(&batch)).await?;
         let mut new = 0;
         for (_, messages) in written {
             for msg in messages {
@@ -388,7 +457,8 @@ impl Aggregator {
         tracing::info!(
             replayed = events.len(),
             alert_changes = new,
-            "rule state rebuilt from stored zone and camera events"
+            vehicles_inside = inside,
+            "rule state rebuilt from stored zone, camera, parking and gate events"
         );
         Ok(())
     }

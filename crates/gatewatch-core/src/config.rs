@@ -15,7 +15,7 @@ use crate::geometry::{Point, Polygon};
 use crate::lines::{Line, Side};
 use crate::rules::{RuleSet, RulesConfig};
 use crate::topic::valid_id;
-use crate::tracker::TrackerConfig;
+use crate::tracker::{StationaryConfig, TrackerConfig};
 use crate::zones::Zone;
 
 /// How to reach the MQTT broker. Its `Debug` shows `password` as `***`.
@@ -311,6 +311,9 @@ pub struct CameraConfig {
     /// Optional: skip detection while the picture is still (see `motion`). Off when absent.
     #[serde(default)]
     pub motion_gate: Option<MotionGateConfig>,
+    /// Notice a view that is covered, blurred or turned away (see `tamper`). On by default.
+    #[serde(default)]
+    pub tamper: crate::tamper::TamperConfig,
 }
 
 /// `[cameras.motion_gate]`: a due frame whose 32x24 grey thumbnail has no cell `level` grey
@@ -360,6 +363,9 @@ pub struct EdgeConfig {
     pub vision: VisionConfig,
     #[serde(default)]
     pub tracker: TrackerConfig,
+    /// Which vehicles stand still, and how long a parking episode outlives its track.
+    #[serde(default)]
+    pub stationary: StationaryConfig,
     #[serde(default)]
     pub snapshot: SnapshotConfig,
     #[serde(default)]
@@ -474,6 +480,7 @@ impl EdgeConfig {
         if !(0.0..1.0).contains(&t.match_iou) || t.min_hits == 0 || !non_negative(t.max_lost_s) {
             e.push("tracker: need 0 <= match_iou < 1, min_hits >= 1, max_lost_s >= 0".into());
         }
+        e.extend(self.stationary.validate("stationary", t));
         let s = &self.snapshot;
         if s.enabled && (s.quality == 0 || s.quality > 100 || s.max_side < 16 || s.max_bytes < 1024) {
             e.push("snapshot: need quality 1..=100, max_side >= 16, max_bytes >= 1024".into());
@@ -524,6 +531,7 @@ impl EdgeConfig {
             {
                 e.push(format!("{at}.motion_gate: need level within (0, 255] and max_skip_s within (0, 60]"));
             }
+            e.extend(c.tamper.validate(&format!("{at}.tamper")));
             let mut names = HashSet::new();
             for (j, z) in c.zones.iter().enumerate() {
                 let at = format!("{at}.zones[{j}] ({})", z.name);
@@ -580,6 +588,9 @@ impl AggregatorConfig {
         }
         if let Err(rule_errors) = RuleSet::new(&self.rules) {
             e.extend(rule_errors);
+        }
+        if let Err(visit_errors) = crate::visits::Visits::new(&self.rules) {
+            e.extend(visit_errors);
         }
         e
     }

@@ -106,7 +106,74 @@ pub enum EventBody {
         line: String,
         direction: Direction,
     },
+    /// A vehicle has stood still for the stationary window: a parking episode began, or a new
+    /// track took over an episode whose track had ended (`resumed`: same place, same class).
+    StationaryStarted {
+        track: TrackId,
+        class: ObjectClass,
+        /// The episode's id: the track that first stopped there.
+        episode: TrackId,
+        /// When the vehicle stopped (for a resumed episode, when it first stopped).
+        since: DateTime<Utc>,
+        bbox: BBox,
+        /// Zones its ground point is in.
+        #[serde(default)]
+        zones: Vec<String>,
+        #[serde(default)]
+        resumed: bool,
+    },
+    /// The camera's view has been covered, blurred or turned away for `hold_s` (since `since`).
+    CameraTampered {
+        what: Tampering,
+        since: DateTime<Utc>,
+        /// The measure that crossed its bound: contrast or detail against the normal view's
+        /// (covered, blurred), or the correlation with it (moved); 0..1 when sane.
+        score: f32,
+        /// The view as it is now (small, whole picture).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<Snapshot>,
+    },
+    /// The view is as it was again, for `hold_s`, after being tampered with from `since`.
+    CameraViewRestored {
+        what: Tampering,
+        since: DateTime<Utc>,
+        tampered_s: f64,
+    },
+    /// A parking episode is over: the vehicle moved off, or it is no longer seen there.
+    StationaryEnded {
+        track: TrackId,
+        class: ObjectClass,
+        episode: TrackId,
+        since: DateTime<Utc>,
+        stationary_s: f64,
+        reason: StationaryEnd,
+    },
 }
+
+/// What was done to a camera's view (see [`crate::tamper`]).
+pub use crate::tamper::Tampering;
+
+/// Why a parking episode ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StationaryEnd {
+    /// Seen driving off.
+    Moved,
+    /// Its track ended and no track took the place over within `resume_s`.
+    Gone,
+}
+
+impl StationaryEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Moved => "moved",
+            Self::Gone => "gone",
+        }
+    }
+}
+
+/// Most zone names a stationary event may carry.
+pub const MAX_ZONES: usize = 32;
 
 /// A vehicle's plate, voted over several reads of one track. Personal data throughout.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -148,6 +215,10 @@ impl EventBody {
             Self::TrackEnded { .. } => "track_ended",
             Self::PlateRead(_) => "plate_read",
             Self::LineCrossed { .. } => "line_crossed",
+            Self::StationaryStarted { .. } => "stationary_started",
+            Self::StationaryEnded { .. } => "stationary_ended",
+            Self::CameraTampered { .. } => "camera_tampered",
+            Self::CameraViewRestored { .. } => "camera_view_restored",
         }
     }
 
@@ -164,7 +235,9 @@ impl EventBody {
             | Self::ZoneLeft { track, .. }
             | Self::TrackEnded { track, .. }
             | Self::PlateRead(PlateRead { track, .. })
-            | Self::LineCrossed { track, .. } => Some(*track),
+            | Self::LineCrossed { track, .. }
+            | Self::StationaryStarted { track, .. }
+            | Self::StationaryEnded { track, .. } => Some(*track),
             _ => None,
         }
     }
@@ -282,12 +355,36 @@ impl Event {
             EventBody::ZoneLeft { dwell_s, .. } if !(dwell_s.is_finite() && *dwell_s >= 0.0) => {
                 invalid("dwell_s", "must be finite and >= 0")
             }
+            EventBody::StationaryStarted { since, .. }
+            | EventBody::StationaryEnded { since, .. }
+            | EventBody::CameraTampered { since, .. }
+            | EventBody::CameraViewRestored { since, .. }
+                if !(earliest()..=latest()).contains(since) =>
+            {
+                invalid("since", "must be a time RFC 3339 can write (years 0000 to 9999)")
+            }
+            EventBody::StationaryStarted { zones, .. }
+                if zones.len() > MAX_ZONES || !zones.iter().all(|z| valid_id(z)) =>
+            {
+                invalid("zones", "at most 32 names of 1-64 of A-Z a-z 0-9 _ -")
+            }
+            EventBody::StationaryEnded { stationary_s, .. } if !(stationary_s.is_finite() && *stationary_s >= 0.0) => {
+                invalid("stationary_s", "must be finite and >= 0")
+            }
             EventBody::CameraOffline { reason } if reason.len() > 512 => invalid("reason", "over 512 bytes"),
-            EventBody::TrackEnded { snapshot: Some(s), .. } if s.data.len() > MAX_SNAPSHOT_B64 => {
+            EventBody::TrackEnded { snapshot: Some(s), .. } | EventBody::CameraTampered { snapshot: Some(s), .. }
+                if s.data.len() > MAX_SNAPSHOT_B64 =>
+            {
                 invalid("snapshot", "over the snapshot size limit")
             }
-            EventBody::TrackEnded { snapshot: Some(s), .. } if s.content_type != "image/jpeg" => {
+            EventBody::TrackEnded { snapshot: Some(s), .. } | EventBody::CameraTampered { snapshot: Some(s), .. }
+                if s.content_type != "image/jpeg" =>
+            {
                 invalid("snapshot.content_type", "must be image/jpeg")
+            }
+            EventBody::CameraTampered { score, .. } if !score.is_finite() => invalid("score", "must be finite"),
+            EventBody::CameraViewRestored { tampered_s, .. } if !(tampered_s.is_finite() && *tampered_s >= 0.0) => {
+                invalid("tampered_s", "must be finite and >= 0")
             }
             EventBody::PlateRead(r) => r.validate(),
             _ => Ok(()),
@@ -366,6 +463,34 @@ mod tests {
                 best_score: 0.8,
                 snapshot: Some(Snapshot::jpeg(2, 2, &[0xff, 0xd8, 0xff])),
             },
+            EventBody::StationaryStarted {
+                track: 12,
+                class: ObjectClass::Car,
+                episode: 9,
+                since: "2026-11-28T02:40:00Z".parse().unwrap(),
+                bbox: BBox::new(10.0, 20.0, 130.0, 80.0),
+                zones: vec!["fire-lane".into()],
+                resumed: true,
+            },
+            EventBody::StationaryEnded {
+                track: 12,
+                class: ObjectClass::Car,
+                episode: 9,
+                since: "2026-11-28T02:40:00Z".parse().unwrap(),
+                stationary_s: 1200.0,
+                reason: StationaryEnd::Moved,
+            },
+            EventBody::CameraTampered {
+                what: Tampering::Covered,
+                since: "2026-11-28T02:59:55Z".parse().unwrap(),
+                score: 0.08,
+                snapshot: Some(Snapshot::jpeg(2, 2, &[0xff, 0xd8, 0xff])),
+            },
+            EventBody::CameraViewRestored {
+                what: Tampering::Moved,
+                since: "2026-11-28T02:59:55Z".parse().unwrap(),
+                tampered_s: 65.0,
+            },
             EventBody::PlateRead(PlateRead {
                 track: 4,
                 plate: "京A12345".into(),
@@ -413,5 +538,36 @@ mod tests {
             let e = sample(EventBody::PlateRead(bad));
             assert_eq!(Event::decode(&e.encode(), 1000).unwrap_err().as_str(), "invalid");
         }
+        let parked = |zones: Vec<String>| EventBody::StationaryStarted {
+            track: 1,
+            class: ObjectClass::Car,
+            episode: 1,
+            since: "2026-11-28T02:40:00Z".parse().unwrap(),
+            bbox: BBox::new(0.0, 0.0, 1.0, 1.0),
+            zones,
+            resumed: false,
+        };
+        let ended = |stationary_s: f64| EventBody::StationaryEnded {
+            track: 1,
+            class: ObjectClass::Car,
+            episode: 1,
+            since: "2026-11-28T02:40:00Z".parse().unwrap(),
+            stationary_s,
+            reason: StationaryEnd::Gone,
+        };
+        for (bad, field) in [
+            (parked(vec!["fire lane".into()]), "zones"),
+            (parked(vec!["z".into(); 33]), "zones"),
+            (ended(-1.0), "stationary_s"),
+        ] {
+            let e = sample(bad);
+            let err = Event::decode(&e.encode(), 1 << 20).unwrap_err();
+            assert!(matches!(err, Reject::Invalid { field: f, .. } if f == field), "{err}");
+        }
+        // A `since` beyond year 9999 cannot even be written as RFC 3339: refused as malformed.
+        let far = String::from_utf8(sample(parked(vec![])).encode())
+            .unwrap()
+            .replace("2026-11-28T02:40", "+12026-11-28T02:40");
+        assert!(Event::decode(far.as_bytes(), 1 << 20).is_err());
     }
 }

@@ -262,6 +262,16 @@ impl Registry {
         out
     }
 
+    /// Every entry, valid or not at any time, that one of `reads` matches within its list's
+    /// distance (a visitor pass that has expired included).
+    pub fn entries_for(&self, reads: &[&str]) -> Vec<&ListEntry> {
+        self.candidates(reads)
+            .into_iter()
+            .filter_map(|slot| self.slots[slot as usize].as_ref())
+            .filter(|e| reads.iter().any(|r| plate::confusion_distance(r, &e.plate) <= self.limit(e.kind)))
+            .collect()
+    }
+
     /// A resident's car or a visitor with a pass valid at `at`.
     pub fn is_known(&self, reads: &[&str], at: DateTime<Utc>) -> bool {
         self.matches(reads, at).iter().any(|m| !m.kind.alerts())

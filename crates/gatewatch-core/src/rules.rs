@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::detection::ObjectClass;
-use crate::event::{Event, EventBody, PlateRead, earliest, latest};
+use crate::event::{Event, EventBody, PlateRead, StationaryEnd, earliest, latest};
 use crate::incident::{Ending, Sighting, Signal};
 use crate::registry::{ListEntry, ListKind, PlateMatch, Registry};
+use crate::tamper::Tampering;
 use crate::tracker::TrackId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +28,11 @@ pub enum AlertKind {
     Watchlist,
     UnknownVehicle,
     CameraOffline,
+    Stationary,
+    Tampering,
+    Overstay,
+    ExitWithoutEntry,
+    UnknownInside,
 }
 
 impl AlertKind {
@@ -36,6 +42,11 @@ impl AlertKind {
             Self::Watchlist => "watchlist",
             Self::UnknownVehicle => "unknown_vehicle",
             Self::CameraOffline => "camera_offline",
+            Self::Stationary => "stationary",
+            Self::Tampering => "tampering",
+            Self::Overstay => "overstay",
+            Self::ExitWithoutEntry => "exit_without_entry",
+            Self::UnknownInside => "unknown_inside",
         }
     }
 }
@@ -239,6 +250,52 @@ pub struct CameraOfflineConfig {
     pub cameras: Vec<String>,
 }
 
+fn default_vehicles() -> Vec<ObjectClass> {
+    vec![ObjectClass::Car, ObjectClass::Truck, ObjectClass::Bus, ObjectClass::Motorcycle]
+}
+
+/// A vehicle parked in a zone (a fire lane) for longer than `min_parked_s`.
+///
+/// The edge tells when a vehicle stands still (`stationary_started`: it stopped at `since`)
+/// and when it drives off (`stationary_ended`); a parked car whose track breaks (occlusion, a
+/// reconnect, an edge restart) keeps its parking episode and its start. One alert per episode,
+/// raised once the vehicle has stood `min_parked_s` in the zone and closed by itself when it
+/// drives off (or is no longer seen there). A car waiting at a red light is stationary for a
+/// minute; one parked all night, for hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StationaryRuleConfig {
+    pub name: String,
+    /// Zone name as configured on the edge cameras (the vehicle's ground point when it stopped).
+    pub zone: String,
+    pub min_parked_s: f64,
+    /// Classes that count; default the vehicles (car, truck, bus, motorcycle).
+    #[serde(default = "default_vehicles")]
+    pub classes: Vec<ObjectClass>,
+    /// Only alert when the limit passes inside this local time window, e.g. `22:00-06:00`.
+    #[serde(default)]
+    pub window: Option<String>,
+    /// Only these cameras (`site/edge/camera`); empty means every camera with the zone.
+    #[serde(default)]
+    pub cameras: Vec<String>,
+}
+
+fn all_tampering() -> Vec<Tampering> {
+    vec![Tampering::Covered, Tampering::Blurred, Tampering::Moved]
+}
+
+/// A camera whose view the edge found covered, blurred or turned away (`camera_tampered`):
+/// one alert per tampering, closed by itself when the view is back (`camera_view_restored`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TamperingConfig {
+    pub name: String,
+    /// What counts; default all of `covered`, `blurred`, `moved`.
+    #[serde(default = "all_tampering")]
+    pub what: Vec<Tampering>,
+    /// Only these cameras (`site/edge/camera`); empty means all.
+    #[serde(default)]
+    pub cameras: Vec<String>,
+}
+
 fn default_offline_after() -> f64 {
     60.0
 }
@@ -290,6 +347,19 @@ pub struct RulesConfig {
     pub unknown_vehicle: Vec<UnknownVehicleConfig>,
     #[serde(default)]
     pub camera_offline: Vec<CameraOfflineConfig>,
+    #[serde(default)]
+    pub stationary: Vec<StationaryRuleConfig>,
+    #[serde(default)]
+    pub tampering: Vec<TamperingConfig>,
+    /// Which gate-line passages are entries and exits (see [`crate::visits`]).
+    #[serde(default)]
+    pub visits: crate::visits::VisitsConfig,
+    #[serde(default)]
+    pub overstay: Vec<crate::visits::OverstayConfig>,
+    #[serde(default)]
+    pub exit_without_entry: Vec<crate::visits::ExitWithoutEntryConfig>,
+    #[serde(default)]
+    pub unknown_inside: Vec<crate::visits::UnknownInsideConfig>,
     /// Maximum confusion distance for a plate to match an entry, per list kind
     /// (defaults: 1.0 for wanted/stolen/banned, 0.5 for resident/visitor).
     #[serde(default)]
@@ -312,6 +382,12 @@ impl Default for RulesConfig {
             watchlist: vec![],
             unknown_vehicle: vec![],
             camera_offline: vec![],
+            stationary: vec![],
+            tampering: vec![],
+            visits: Default::default(),
+            overstay: vec![],
+            exit_without_entry: vec![],
+            unknown_inside: vec![],
             max_distance: Default::default(),
             list_cooldown_s: default_watchlist_cooldown(),
         }
@@ -328,6 +404,17 @@ const MAX_PRESENCE: Duration = Duration::hours(24);
 /// finite and not negative, not for being plausible: a `zone_left` claiming 10^13 s is valid JSON
 /// of the schema, and must neither overflow time arithmetic nor date an alert to the Stone Age.
 pub const MAX_DWELL_S: f64 = 366.0 * 24.0 * 3600.0;
+
+/// A duration as an officer reads it: `42 s`, `16 min`, `3 h 5 min`, `2 d 4 h`.
+pub fn span(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..120 => format!("{s} s"),
+        120..7200 => format!("{} min", s / 60),
+        7200..172_800 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
+}
 
 /// `secs` as a duration, clamped to `0..=MAX_DWELL_S` (NaN as 0).
 fn dwell(secs: f64) -> Duration {
@@ -361,6 +448,25 @@ struct CameraOffline {
     down: HashMap<CameraKey, (Event, bool)>,
 }
 
+/// A parking episode a stationary rule follows.
+#[derive(Debug)]
+struct Parked {
+    /// When the vehicle stopped (the edge's word, within a year of the event).
+    since: DateTime<Utc>,
+    track: TrackId,
+    class: ObjectClass,
+    alerted: bool,
+}
+
+#[derive(Debug)]
+struct Stationary {
+    cfg: StationaryRuleConfig,
+    window: Option<TimeWindow>,
+    min: Duration,
+    /// Episodes in the rule's zone, by camera and episode id.
+    parked: HashMap<(CameraKey, TrackId), Parked>,
+}
+
 #[derive(Debug)]
 struct UnknownVehicle {
     cfg: UnknownVehicleConfig,
@@ -381,6 +487,8 @@ pub struct RuleSet {
     list_cooldown: Duration,
     unknown_vehicle: Vec<UnknownVehicle>,
     camera_offline: Vec<CameraOffline>,
+    stationary: Vec<Stationary>,
+    tampering: Vec<TamperingConfig>,
     max_distance: std::collections::BTreeMap<ListKind, f32>,
 }
 
@@ -459,6 +567,36 @@ impl RuleSet {
             }
             camera_offline.push(CameraOffline { cfg: c.clone(), after: dwell(c.after_s), down: HashMap::new() });
         }
+        let mut stationary = Vec::new();
+        for (i, r) in cfg.stationary.iter().enumerate() {
+            let at = format!("rules.stationary[{i}] ({})", r.name);
+            if !names.insert(r.name.clone()) {
+                errors.push(format!("{at}: duplicate rule name"));
+            }
+            if !(r.min_parked_s.is_finite() && r.min_parked_s > 0.0 && r.min_parked_s <= MAX_DWELL_S) {
+                errors.push(format!("{at}: min_parked_s must be > 0 and at most a year"));
+            }
+            if r.classes.is_empty() {
+                errors.push(format!("{at}: classes is empty"));
+            }
+            let window = match r.window.as_deref().map(TimeWindow::parse).transpose() {
+                Ok(w) => w,
+                Err(e) => {
+                    errors.push(format!("{at}: {e}"));
+                    None
+                }
+            };
+            stationary.push(Stationary { cfg: r.clone(), window, min: dwell(r.min_parked_s), parked: HashMap::new() });
+        }
+        for (i, r) in cfg.tampering.iter().enumerate() {
+            let at = format!("rules.tampering[{i}] ({})", r.name);
+            if !names.insert(r.name.clone()) {
+                errors.push(format!("{at}: duplicate rule name"));
+            }
+            if r.what.is_empty() {
+                errors.push(format!("{at}: what is empty"));
+            }
+        }
         for (kind, d) in &cfg.max_distance {
             if !(d.is_finite() && (0.0..=3.0).contains(d)) {
                 errors.push(format!("rules.max_distance.{}: must be within 0..3", kind.as_str()));
@@ -475,6 +613,8 @@ impl RuleSet {
                 list_cooldown,
                 unknown_vehicle,
                 camera_offline,
+                stationary,
+                tampering: cfg.tampering.clone(),
                 max_distance: cfg.max_distance.clone(),
             })
         } else {
@@ -496,6 +636,12 @@ impl RuleSet {
         }
         for rule in &mut self.camera_offline {
             rule.on_event(ev, &mut out);
+        }
+        for rule in &mut self.stationary {
+            rule.on_event(ev, self.tz, &mut out);
+        }
+        for rule in &self.tampering {
+            tampering(rule, ev, &mut out);
         }
         if let EventBody::PlateRead(read) = &ev.body {
             self.watchlists(ev, read, lists, &mut out);
@@ -763,6 +909,149 @@ impl CameraOffline {
     }
 }
 
+impl Stationary {
+    fn key(&self, cam: &CameraKey, episode: TrackId) -> String {
+        let (site, edge, camera) = cam;
+        format!("stationary:{}:{site}/{edge}/{camera}:{episode}", self.cfg.name)
+    }
+
+    fn on_event(&mut self, ev: &Event, tz: LocalTime, out: &mut Vec<Signal>) {
+        let cam: CameraKey = (ev.site.clone(), ev.edge.clone(), ev.camera.clone());
+        if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&camera_path(ev)) {
+            return;
+        }
+        let now = ev.captured_at;
+        match &ev.body {
+            EventBody::StationaryStarted { track, class, episode, since, zones, .. }
+                if self.cfg.classes.contains(class) && zones.contains(&self.cfg.zone) =>
+            {
+                // The edge's word on when it stopped, within reason: not after this event, not
+                // more than a year before it.
+                let floor = now.checked_sub_signed(dwell(MAX_DWELL_S)).unwrap_or_else(earliest).max(earliest());
+                let since = (*since).clamp(floor, now);
+                let p = self.parked.entry((cam.clone(), *episode)).or_insert(Parked {
+                    since,
+                    track: *track,
+                    class: *class,
+                    alerted: false,
+                });
+                p.track = *track;
+            }
+            EventBody::StationaryEnded { episode, reason, .. } => {
+                let key = (cam.clone(), *episode);
+                let known = self.parked.remove(&key);
+                // Known or not (rule state older than the replay window), its alert closes.
+                if known.as_ref().is_none_or(|p| p.alerted) {
+                    let how = match reason {
+                        StationaryEnd::Moved => "drove off",
+                        StationaryEnd::Gone => "no longer seen",
+                    };
+                    out.push(Signal::Ended(Ending {
+                        key: self.key(&cam, *episode),
+                        at: now,
+                        event_id: ev.event_id,
+                        note: match known {
+                            Some(p) => format!("{how} after {}", span(now.signed_duration_since(p.since))),
+                            None => how.to_string(),
+                        },
+                    }));
+                }
+            }
+            _ => {}
+        }
+        // This camera's clock: who has stood long enough?
+        let min = self.min;
+        let due: Vec<TrackId> = self
+            .parked
+            .iter()
+            .filter(|((c, _), p)| *c == cam && !p.alerted && now.signed_duration_since(p.since) >= min)
+            .map(|((_, e), _)| *e)
+            .collect();
+        for episode in due {
+            let key = self.key(&cam, episode);
+            let Some(p) = self.parked.get_mut(&(cam.clone(), episode)) else { continue };
+            p.alerted = true;
+            let began = p.since.checked_add_signed(min).unwrap_or_else(latest).min(latest());
+            if self.window.is_some_and(|w| !w.contains(began, tz)) {
+                continue;
+            }
+            let (site, edge, camera) = cam.clone();
+            let parked_s = now.signed_duration_since(p.since).num_seconds();
+            let alert = Alert {
+                alert_id: Uuid::now_v7(),
+                key,
+                rule: self.cfg.name.clone(),
+                kind: AlertKind::Stationary,
+                message: format!(
+                    "{} parked in zone '{}' for {parked_s} s (limit {} s) at {site}/{edge}/{camera}, track {}",
+                    p.class, self.cfg.zone, self.cfg.min_parked_s, p.track
+                ),
+                site,
+                edge,
+                camera,
+                track: Some(p.track),
+                zone: Some(self.cfg.zone.clone()),
+                plate: None,
+                matched: None,
+                candidates: vec![],
+                at: began,
+                event_id: ev.event_id,
+            };
+            // One parking episode, one incident: once closed it stays closed.
+            out.push(Signal::Seen(Sighting { alert, cooldown: Duration::MAX, score: 0.0 }));
+        }
+    }
+}
+
+/// A tampering is one incident (camera + when it began): raised by `camera_tampered`, closed
+/// by the `camera_view_restored` of the same start.
+fn tampering(rule: &TamperingConfig, ev: &Event, out: &mut Vec<Signal>) {
+    let cam = camera_path(ev);
+    if !rule.cameras.is_empty() && !rule.cameras.contains(&cam) {
+        return;
+    }
+    let key = |since: &DateTime<Utc>| format!("tampering:{}:{cam}:{}", rule.name, since.timestamp_millis());
+    match &ev.body {
+        EventBody::CameraTampered { what, since, score, .. } if rule.what.contains(what) => {
+            let alert = Alert {
+                alert_id: Uuid::now_v7(),
+                key: key(since),
+                rule: rule.name.clone(),
+                kind: AlertKind::Tampering,
+                message: format!(
+                    "camera {cam} {}: its view is not what it was (measure {score:.2})",
+                    match what {
+                        Tampering::Covered => "covered",
+                        Tampering::Blurred => "blurred or out of focus",
+                        Tampering::Moved => "turned away",
+                    }
+                ),
+                site: ev.site.clone(),
+                edge: ev.edge.clone(),
+                camera: ev.camera.clone(),
+                track: None,
+                zone: None,
+                plate: None,
+                matched: None,
+                candidates: vec![],
+                // When the edge says it began, never after it said so.
+                at: (*since).min(ev.captured_at),
+                event_id: ev.event_id,
+            };
+            out.push(Signal::Seen(Sighting { alert, cooldown: Duration::MAX, score: 0.0 }));
+        }
+        EventBody::CameraViewRestored { what, since, tampered_s } if rule.what.contains(what) => {
+            out.push(Signal::Ended(Ending {
+                key: key(since),
+                at: ev.captured_at,
+                event_id: ev.event_id,
+                note: format!("view back after {:.0} s", tampered_s.min(MAX_DWELL_S)),
+            }));
+        }
+        _ => {}
+    }
+}
+
 impl UnknownVehicle {
     /// A settled read of a plate on no resident list and with no valid pass, in the window.
     /// The incident is the plate at this site.
@@ -1010,6 +1299,159 @@ mod tests {
         rules.on(&clock.advance(10).event(EventBody::CameraOffline { reason: "eos".into() }));
         assert!(rules.on(&clock.advance(20).event(tick())).is_empty());
         assert!(on_clock(&mut rules, "2026-12-01T03:10:50Z").is_empty());
+    }
+
+    fn fire_lane(window: Option<&str>) -> Rules {
+        Rules::new(&RulesConfig {
+            timezone: Some("Asia/Shanghai".into()),
+            stationary: vec![StationaryRuleConfig {
+                name: "fire-lane".into(),
+                zone: "lane".into(),
+                min_parked_s: 300.0,
+                classes: default_vehicles(),
+                window: window.map(String::from),
+                cameras: vec![],
+            }],
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn stopped(track: TrackId, episode: TrackId, since: DateTime<Utc>, zone: &str) -> EventBody {
+        EventBody::StationaryStarted {
+            track,
+            class: ObjectClass::Car,
+            episode,
+            since,
+            bbox: crate::geometry::BBox::new(10.0, 10.0, 130.0, 70.0),
+            zones: vec![zone.into()],
+            resumed: track != episode,
+        }
+    }
+
+    fn drove_off(track: TrackId, episode: TrackId, since: DateTime<Utc>, reason: StationaryEnd) -> EventBody {
+        EventBody::StationaryEnded { track, class: ObjectClass::Car, episode, since, stationary_s: 0.0, reason }
+    }
+
+    #[test]
+    fn a_parked_car_raises_once_per_episode_and_closes_when_it_drives_off() {
+        let mut rules = fire_lane(None);
+        let mut clock = Clock::at("2026-12-01T14:00:10Z");
+        let since: DateTime<Utc> = "2026-12-01T14:00:00Z".parse().unwrap();
+        assert!(rules.on(&clock.event(stopped(7, 7, since, "lane"))).is_empty());
+        assert!(rules.on(&clock.advance(280).event(tick())).is_empty(), "4 min 50 s: not yet");
+        let raised = rules.on(&clock.advance(20).event(tick()));
+        assert_eq!(raised.len(), 1);
+        let a = &raised[0];
+        assert_eq!((a.kind, a.track, a.zone.as_deref()), (AlertKind::Stationary, Some(7), Some("lane")));
+        assert_eq!(a.at, since + Duration::seconds(300), "dated when the limit passed, from when it stopped");
+        assert_eq!(a.key, "stationary:fire-lane:north/gate-1/cam1:7");
+        // Its track breaks and a new track takes the episode over: no new alert, no new clock.
+        assert!(rules.on(&clock.advance(60).event(stopped(1004, 7, since, "lane"))).is_empty());
+        assert!(rules.on(&clock.advance(600).event(tick())).is_empty());
+        // It drives off: the alert closes by itself, saying after how long.
+        let off = clock.advance(40).event(drove_off(1004, 7, since, StationaryEnd::Moved));
+        let signals = rules.rules.on_event(&off, &Registry::default());
+        let [Signal::Ended(end)] = signals.as_slice() else { panic!("{signals:?}") };
+        assert_eq!((end.key.as_str(), end.note.as_str()), (a.key.as_str(), "drove off after 16 min"));
+        assert_eq!(rules.book.apply(&signals[0]), Outcome::Closed(a.alert_id));
+        // The same car parking there again later is another episode: another alert.
+        let later = clock.advance(30).t;
+        rules.on(&clock.event(stopped(1010, 1010, later, "lane")));
+        assert_eq!(rules.on(&clock.advance(301).event(tick())).len(), 1);
+    }
+
+    #[test]
+    fn a_car_waiting_briefly_or_parked_elsewhere_raises_nothing() {
+        let mut rules = fire_lane(None);
+        let mut clock = Clock::at("2026-12-01T14:00:00Z");
+        let since = clock.t;
+        // At the red light for 90 s, then on.
+        rules.on(&clock.event(stopped(1, 1, since, "lane")));
+        let off = rules
+            .rules
+            .on_event(&clock.advance(90).event(drove_off(1, 1, since, StationaryEnd::Moved)), &Registry::default());
+        assert!(off.is_empty(), "nothing to close: {off:?}");
+        assert!(rules.on(&clock.advance(600).event(tick())).is_empty());
+        // Parked in another zone, or a person standing in the lane.
+        rules.on(&clock.event(stopped(2, 2, clock.t, "visitor-bays")));
+        let mut walker = stopped(3, 3, clock.t, "lane");
+        if let EventBody::StationaryStarted { class, .. } = &mut walker {
+            *class = ObjectClass::Person;
+        }
+        rules.on(&clock.event(walker));
+        assert!(rules.on(&clock.advance(3600).event(tick())).is_empty());
+        // A parked car on another camera does not make this camera's clock tick for it.
+        let mut other = Clock::at("2026-12-01T15:00:00Z");
+        let mut ev = other.event(stopped(4, 4, other.t, "lane"));
+        ev.camera = "cam2".into();
+        rules.on(&ev);
+        assert!(rules.on(&clock.advance(400).event(tick())).is_empty(), "cam1's clock says nothing of cam2");
+    }
+
+    #[test]
+    fn a_fire_lane_window_across_midnight_in_local_time() {
+        // 22:00-06:00 in Shanghai (+08:00): a car stopping at 21:57 local passes 5 min at 22:02.
+        let mut night = fire_lane(Some("22:00-06:00"));
+        let mut clock = Clock::at("2026-12-01T13:57:00Z");
+        night.on(&clock.event(stopped(1, 1, clock.t, "lane")));
+        assert_eq!(night.on(&clock.advance(300).event(tick())).len(), 1, "22:02 local: inside the window");
+        // One stopping at 05:57 local passes its limit at 06:02: outside, and never later.
+        let mut clock = Clock::at("2026-12-01T21:57:00Z");
+        night.on(&clock.event(stopped(2, 2, clock.t, "lane")));
+        assert!(night.on(&clock.advance(300).event(tick())).is_empty());
+        assert!(night.on(&clock.advance(3600).event(tick())).is_empty());
+    }
+
+    #[test]
+    fn a_parked_car_gone_unseen_closes_and_hostile_times_stay_sane() {
+        let mut rules = fire_lane(None);
+        let mut clock = Clock::at("2026-12-01T14:00:00Z");
+        // The edge claims the car stopped in the year 0 and in the future.
+        let raised = rules.on(&clock.event(stopped(1, 1, earliest(), "lane")));
+        assert!(rules.on(&clock.event(stopped(2, 2, latest(), "lane"))).is_empty(), "the future one is not due");
+        assert_eq!(raised.len(), 1, "the year-0 one is past its limit at once: {raised:?}");
+        assert!(clock.t - raised[0].at <= Duration::days(366), "dated at most a year back: {}", raised[0].at);
+        let raised = rules.on(&clock.advance(300).event(tick()));
+        assert_eq!(raised.len(), 1, "the future one counts from now");
+        let gone = clock.event(drove_off(1, 1, earliest(), StationaryEnd::Gone));
+        let signals = rules.rules.on_event(&gone, &Registry::default());
+        let [Signal::Ended(end)] = signals.as_slice() else { panic!("{signals:?}") };
+        assert!(end.note.starts_with("no longer seen after "), "{}", end.note);
+        // An end for an episode the rules never saw (older than their replay) still closes its alert.
+        let unknown = clock.event(drove_off(77, 77, clock.t, StationaryEnd::Moved));
+        let signals = rules.rules.on_event(&unknown, &Registry::default());
+        assert!(matches!(signals.as_slice(), [Signal::Ended(e)] if e.note == "drove off"), "{signals:?}");
+    }
+
+    #[test]
+    fn a_tampered_view_raises_once_and_closes_when_restored() {
+        let mut rules = Rules::new(&RulesConfig {
+            tampering: vec![TamperingConfig {
+                name: "tamper".into(),
+                what: vec![Tampering::Covered, Tampering::Moved],
+                cameras: vec![],
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut clock = Clock::at("2026-12-01T02:00:05Z");
+        let since: DateTime<Utc> = "2026-12-01T02:00:00Z".parse().unwrap();
+        let covered = EventBody::CameraTampered { what: Tampering::Covered, since, score: 0.05, snapshot: None };
+        let raised = rules.on(&clock.event(covered.clone()));
+        assert_eq!(raised.len(), 1);
+        assert_eq!((raised[0].kind, raised[0].at), (AlertKind::Tampering, since));
+        assert!(raised[0].message.contains("covered"), "{}", raised[0].message);
+        assert!(rules.on(&clock.advance(1).event(covered)).is_empty(), "a repeat is a sighting, not an alert");
+        let back = EventBody::CameraViewRestored { what: Tampering::Covered, since, tampered_s: 95.0 };
+        let signals = rules.rules.on_event(&clock.advance(90).event(back), &Registry::default());
+        let [Signal::Ended(end)] = signals.as_slice() else { panic!("{signals:?}") };
+        assert_eq!((end.key.as_str(), end.note.as_str()), (raised[0].key.as_str(), "view back after 95 s"));
+        // Blur is not among this rule's `what`; a new covering is a new incident.
+        let blur = EventBody::CameraTampered { what: Tampering::Blurred, since: clock.t, score: 0.2, snapshot: None };
+        assert!(rules.on(&clock.event(blur)).is_empty());
+        let again = EventBody::CameraTampered { what: Tampering::Covered, since: clock.t, score: 0.1, snapshot: None };
+        assert_eq!(rules.on(&clock.advance(5).event(again)).len(), 1);
     }
 
     fn plate(track: TrackId, p: &str, candidates: &[&str]) -> EventBody {

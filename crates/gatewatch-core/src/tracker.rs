@@ -10,6 +10,14 @@
 //! Time is the frame's capture time in seconds, passed in. Ids come from a [`TrackIds`]
 //! source: alone a tracker counts from 1; the edge gives all its cameras one source that never
 //! repeats an id, across camera reconnects and process restarts.
+//!
+//! **Stationary vehicles** ([`StationaryConfig`]): a track of a vehicle class whose box stays
+//! within `max_move` of its size (per axis: centre and extent, against where the still run
+//! began) for `window_s` is stationary from the start of that run. A stationary track is
+//! predicted where it stands (no velocity), survives `max_lost_s` of the stationary config
+//! unmatched instead of the tracker's (a passing lorry, a detector gap at night), and counts
+//! as moved only when it stays beyond `max_move` for [`MOVE_CONFIRM_S`], so one odd box (a
+//! passer-by in front) does not end a parking episode.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +67,98 @@ impl Default for TrackerConfig {
     }
 }
 
+/// A stationary track must stay beyond `max_move` this long (seconds) before it counts as moved.
+pub const MOVE_CONFIRM_S: f64 = 1.0;
+
+/// `[stationary]`: when a vehicle counts as stationary, and how long its parking episode
+/// survives without a track (see the module docs and [`crate::parking`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StationaryConfig {
+    pub enabled: bool,
+    /// Classes that can be stationary (default the vehicles: car, truck, bus, motorcycle).
+    pub classes: Vec<ObjectClass>,
+    /// Seconds the box must stay put before the track is stationary.
+    pub window_s: f64,
+    /// Largest move that still counts as standing still, as a fraction of the box's own size
+    /// per axis (centre shift over width or height, width or height change).
+    pub max_move: f32,
+    /// A stationary track unmatched this long (seconds) ends (the tracker's `max_lost_s` for
+    /// the others).
+    pub max_lost_s: f64,
+    /// A parking episode whose track ended (lost, a camera reconnect, an edge restart) is taken
+    /// over by a new stationary track of its class at the same place (`resume_iou`) within this
+    /// many seconds; after a restart also within the first `window_s + 10` s of frames. Past
+    /// that, the vehicle is gone.
+    pub resume_s: f64,
+    /// Overlap (IoU) a new stationary box needs with an orphaned episode's box to take it over.
+    pub resume_iou: f32,
+}
+
+impl Default for StationaryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            classes: vec![ObjectClass::Car, ObjectClass::Truck, ObjectClass::Bus, ObjectClass::Motorcycle],
+            window_s: 10.0,
+            max_move: 0.2,
+            max_lost_s: 30.0,
+            resume_s: 120.0,
+            resume_iou: 0.5,
+        }
+    }
+}
+
+impl StationaryConfig {
+    /// Every problem, as `field: what is wrong` (under `at`).
+    pub fn validate(&self, at: &str, tracker: &TrackerConfig) -> Vec<String> {
+        let mut e = Vec::new();
+        if !self.enabled {
+            return e;
+        }
+        if self.classes.is_empty() {
+            e.push(format!("{at}.classes: empty (set enabled = false instead)"));
+        }
+        if !(self.window_s.is_finite() && self.window_s > 0.0 && self.window_s <= 3600.0) {
+            e.push(format!("{at}.window_s: must be within (0, 3600]"));
+        }
+        if !(self.max_move > 0.0 && self.max_move <= 1.0) {
+            e.push(format!("{at}.max_move: must be within (0, 1]"));
+        }
+        if !(self.max_lost_s.is_finite() && self.max_lost_s >= tracker.max_lost_s && self.max_lost_s <= 3600.0) {
+            e.push(format!("{at}.max_lost_s: must be within tracker.max_lost_s and 3600"));
+        }
+        if !(self.resume_s.is_finite() && (0.0..=86_400.0).contains(&self.resume_s)) {
+            e.push(format!("{at}.resume_s: must be within 0 and 86400"));
+        }
+        if !(self.resume_iou > 0.0 && self.resume_iou <= 1.0) {
+            e.push(format!("{at}.resume_iou: must be within (0, 1]"));
+        }
+        e
+    }
+
+    fn applies(&self, class: ObjectClass) -> bool {
+        self.enabled && self.classes.contains(&class)
+    }
+}
+
+/// Where a still run of a track began: its reference box and time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Anchor {
+    bbox: BBox,
+    t: f64,
+}
+
+/// How far `b` is from `a`, as the largest of the centre shifts and extent changes, each over
+/// `a`'s width or height.
+fn movement(a: &BBox, b: &BBox) -> f32 {
+    let (w, h) = (a.width().max(1e-3), a.height().max(1e-3));
+    let (ca, cb) = (a.center(), b.center());
+    [(cb.x - ca.x).abs() / w, (cb.y - ca.y).abs() / h, (b.width() - w).abs() / w, (b.height() - h).abs() / h]
+        .into_iter()
+        .fold(0.0, f32::max)
+}
+
 #[derive(Debug, Clone, PartialEq)]
 struct Track {
     /// `None` while tentative.
@@ -71,6 +171,12 @@ struct Track {
     first_seen: f64,
     last_seen: f64,
     best_score: f32,
+    /// Where the current still run began (tracks of stationary classes only).
+    anchor: Option<Anchor>,
+    /// Stationary since this time (the start of the still run).
+    stationary_since: Option<f64>,
+    /// A stationary track first seen beyond `max_move` at this time: moved once it lasts.
+    moving_since: Option<f64>,
 }
 
 impl Track {
@@ -113,6 +219,30 @@ pub struct EndedTrack {
     pub last_seen: f64,
     pub hits: u32,
     pub best_score: f32,
+    /// The track was stationary (since this time) when it ended: its vehicle may still be
+    /// there (lost by the detector, the stream closed).
+    pub stationary_since: Option<f64>,
+}
+
+/// A track that became stationary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stopped {
+    pub id: TrackId,
+    pub class: ObjectClass,
+    /// Its box now.
+    pub bbox: BBox,
+    /// When its still run began.
+    pub since: f64,
+}
+
+/// A stationary track that moved off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moved {
+    pub id: TrackId,
+    pub class: ObjectClass,
+    /// When it became stationary, and when it was first seen away from its place.
+    pub since: f64,
+    pub left: f64,
 }
 
 /// What one `update` changed.
@@ -124,11 +254,16 @@ pub struct TrackUpdate {
     pub observed: Vec<(TrackId, ObjectClass, Detection)>,
     /// Tracks that ended in this frame (lost for too long).
     pub ended: Vec<EndedTrack>,
+    /// Tracks that became stationary in this frame.
+    pub stopped: Vec<Stopped>,
+    /// Stationary tracks that moved off (confirmed in this frame, or lost while leaving).
+    pub moved: Vec<Moved>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Tracker {
     config: TrackerConfig,
+    stationary: StationaryConfig,
     tracks: Vec<Track>,
     ids: Arc<dyn TrackIds>,
     last_t: f64,
@@ -142,7 +277,19 @@ impl Tracker {
 
     /// A tracker taking its ids from `ids` (shared with other trackers, or persistent).
     pub fn with_ids(config: TrackerConfig, ids: Arc<dyn TrackIds>) -> Self {
-        Self { config, tracks: Vec::new(), ids, last_t: f64::NEG_INFINITY }
+        let stationary = StationaryConfig { enabled: false, ..Default::default() };
+        Self { config, stationary, tracks: Vec::new(), ids, last_t: f64::NEG_INFINITY }
+    }
+
+    /// Also tell which vehicles stand still (off unless set).
+    pub fn with_stationary(mut self, stationary: StationaryConfig) -> Self {
+        self.stationary = stationary;
+        self
+    }
+
+    /// Whether live track `id` is stationary now.
+    pub fn is_stationary(&self, id: TrackId) -> bool {
+        self.tracks.iter().any(|t| t.id == Some(id) && t.stationary_since.is_some())
     }
 
     /// Confirmed tracks alive now (matched or coasting), with their last box.
@@ -182,6 +329,9 @@ impl Tracker {
                 track.id = Some(id);
                 out.started.push(id);
             }
+            if self.stationary.applies(track.class) {
+                still(track, &self.stationary, t, &mut out);
+            }
             if let Some(id) = track.id {
                 out.observed.push((id, track.class, *det));
             }
@@ -194,8 +344,18 @@ impl Tracker {
                 keep.push(track);
                 continue;
             }
+            // A stationary vehicle is kept longer (it is where it was); one that was leaving is not.
+            let max_lost = match (track.stationary_since, track.moving_since) {
+                (Some(_), None) => self.stationary.max_lost_s,
+                _ => cfg.max_lost_s,
+            };
             match track.id {
-                Some(id) if t - track.last_seen > cfg.max_lost_s => out.ended.push(ended(id, &track)),
+                Some(id) if t - track.last_seen > max_lost => {
+                    if let (Some(since), Some(left)) = (track.stationary_since, track.moving_since) {
+                        out.moved.push(Moved { id, class: track.class, since, left });
+                    }
+                    out.ended.push(ended(id, &track))
+                }
                 Some(_) => keep.push(track),
                 None => {}
             }
@@ -212,6 +372,10 @@ impl Tracker {
                 first_seen: t,
                 last_seen: t,
                 best_score: det.score,
+                // A still run may begin with the first sighting.
+                anchor: self.stationary.applies(det.class).then_some(Anchor { bbox: det.bbox, t }),
+                stationary_since: None,
+                moving_since: None,
             });
             if cfg.min_hits <= 1 {
                 let id = self.ids.next_id();
@@ -275,6 +439,52 @@ fn ended(id: TrackId, t: &Track) -> EndedTrack {
         last_seen: t.last_seen,
         hits: t.hits,
         best_score: t.best_score,
+        // One that was already leaving is not parked any more.
+        stationary_since: t.stationary_since.filter(|_| t.moving_since.is_none()),
+    }
+}
+
+/// After `track` matched a detection at `t`: is it still, stationary now, or moving off?
+fn still(track: &mut Track, cfg: &StationaryConfig, t: f64, out: &mut TrackUpdate) {
+    let bbox = track.bbox;
+    let anchor = *track.anchor.get_or_insert(Anchor { bbox, t });
+    let away = movement(&anchor.bbox, &bbox) > cfg.max_move;
+    match track.stationary_since {
+        Some(since) => {
+            if away {
+                let left = *track.moving_since.get_or_insert(t);
+                if t - left >= MOVE_CONFIRM_S {
+                    if let Some(id) = track.id {
+                        out.moved.push(Moved { id, class: track.class, since, left });
+                    }
+                    track.stationary_since = None;
+                    track.moving_since = None;
+                    track.anchor = Some(Anchor { bbox, t });
+                    return;
+                }
+            } else {
+                track.moving_since = None;
+                // The reference follows the detections slowly (jitter averages out).
+                const FOLLOW: f32 = 0.05;
+                let a = anchor.bbox;
+                let mix = |x: f32, y: f32| x + FOLLOW * (y - x);
+                track.anchor = Some(Anchor {
+                    bbox: BBox::new(mix(a.x1, bbox.x1), mix(a.y1, bbox.y1), mix(a.x2, bbox.x2), mix(a.y2, bbox.y2)),
+                    t: anchor.t,
+                });
+            }
+            // Predicted where it stands.
+            track.velocity = [0.0; 4];
+        }
+        None if away => track.anchor = Some(Anchor { bbox, t }),
+        None if t - anchor.t >= cfg.window_s => {
+            track.stationary_since = Some(anchor.t);
+            track.velocity = [0.0; 4];
+            if let Some(id) = track.id {
+                out.stopped.push(Stopped { id, class: track.class, bbox, since: anchor.t });
+            }
+        }
+        None => {}
     }
 }
 
@@ -354,6 +564,114 @@ mod tests {
         tr.update(&[person(0.0, 0.0, 0.9)], 1.3);
         let up = tr.update(&[person(0.0, 0.0, 0.9)], 1.4);
         assert_eq!(up.started, vec![2]);
+    }
+
+    fn car(x: f32, y: f32) -> Detection {
+        Detection { bbox: BBox::new(x, y, x + 120.0, y + 60.0), score: 0.8, class: ObjectClass::Car }
+    }
+
+    fn parking_tracker() -> Tracker {
+        Tracker::new(TrackerConfig::default()).with_stationary(StationaryConfig::default())
+    }
+
+    /// A parked car seen at 5 fps with a few pixels of box jitter.
+    fn jittered(f: usize) -> Detection {
+        let j = [0.0, 2.0, -1.5, 1.0, -2.5][f % 5];
+        car(300.0 + j, 200.0 - j / 2.0)
+    }
+
+    #[test]
+    fn a_parked_car_becomes_stationary_after_the_window_and_outlives_detector_gaps() {
+        let mut tr = parking_tracker();
+        let mut stopped = vec![];
+        for f in 0..60 {
+            // 5 fps; 12 s of detections.
+            stopped.extend(tr.update(&[jittered(f)], f as f64 * 0.2).stopped);
+        }
+        assert_eq!(stopped.len(), 1, "{stopped:?}");
+        assert_eq!((stopped[0].id, stopped[0].since), (1, 0.0), "stationary since the still run began");
+        assert!(tr.is_stationary(1));
+        // 25 s without a detection (a lorry in front, a dark spell): still the same track.
+        for f in 60..185 {
+            let up = tr.update(&[], f as f64 * 0.2);
+            assert!(up.ended.is_empty(), "ended at {f}");
+        }
+        let up = tr.update(&[jittered(3)], 37.0);
+        assert_eq!(up.observed.iter().map(|o| o.0).collect::<Vec<_>>(), vec![1], "matched where it stood");
+        assert!(up.stopped.is_empty(), "stationary once per run");
+        // Unseen for longer than the stationary max_lost_s (30 s): ended, still parked.
+        tr.update(&[], 60.0);
+        let up = tr.update(&[], 67.5);
+        assert_eq!(up.ended.len(), 1);
+        assert_eq!(up.ended[0].stationary_since, Some(0.0));
+        assert!(up.moved.is_empty());
+    }
+
+    #[test]
+    fn a_moving_car_never_stops_and_a_waiting_one_stops_only_after_the_window() {
+        let mut tr = parking_tracker();
+        for f in 0..100 {
+            let up = tr.update(&[car(10.0 + 6.0 * f as f32, 200.0)], f as f64 * 0.2);
+            assert!(up.stopped.is_empty(), "a car driving 30 px/s past is not stationary (frame {f})");
+        }
+        // A walking person standing still is not a stationary vehicle.
+        let mut tr = parking_tracker();
+        for f in 0..100 {
+            assert!(tr.update(&[person(100.0, 100.0, 0.9)], f as f64 * 0.2).stopped.is_empty());
+        }
+        // Off unless asked for.
+        let mut plain = Tracker::new(TrackerConfig::default());
+        assert!((0..100).all(|f| plain.update(&[jittered(f)], f as f64 * 0.2).stopped.is_empty()));
+    }
+
+    #[test]
+    fn a_stationary_car_moves_off_only_when_it_stays_away() {
+        let mut tr = parking_tracker();
+        for f in 0..60 {
+            tr.update(&[jittered(f)], f as f64 * 0.2);
+        }
+        // One odd box (a passer-by in front shrinks it) is no move.
+        let odd = Detection { bbox: BBox::new(300.0, 200.0, 380.0, 260.0), ..car(0.0, 0.0) };
+        assert!(tr.update(&[odd], 12.0).moved.is_empty());
+        assert!(tr.update(&[jittered(0)], 12.2).moved.is_empty());
+        // Driving off at 60 px/s: confirmed after MOVE_CONFIRM_S away.
+        let mut moved = vec![];
+        for f in 0..20 {
+            let t = 12.4 + f as f64 * 0.2;
+            moved.extend(tr.update(&[car(300.0 + 12.0 * (f + 1) as f32, 200.0)], t).moved);
+        }
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        let m = moved[0];
+        assert_eq!(m.since, 0.0);
+        assert!(m.left > 12.4 && m.left < 13.5, "first seen away soon after it started: {}", m.left);
+        assert!(!tr.is_stationary(1));
+        // Still the same track, now an ordinary one: lost after the tracker's 2 s.
+        tr.update(&[], 17.0);
+        let up = tr.update(&[], 19.5);
+        assert_eq!(up.ended.len(), 1);
+        assert_eq!(up.ended[0].stationary_since, None);
+    }
+
+    #[test]
+    fn a_stationary_car_lost_while_leaving_has_moved() {
+        let mut tr = parking_tracker();
+        for f in 0..60 {
+            tr.update(&[jittered(f)], f as f64 * 0.2);
+        }
+        // Away for two frames, then gone from the picture (it drove out of view).
+        tr.update(&[car(330.0, 200.0)], 12.0);
+        tr.update(&[car(360.0, 200.0)], 12.2);
+        let mut moved = vec![];
+        let mut ended = vec![];
+        for f in 0..20 {
+            let up = tr.update(&[], 12.4 + f as f64 * 0.2);
+            moved.extend(up.moved);
+            ended.extend(up.ended);
+        }
+        assert_eq!(moved.len(), 1, "within the tracker's own max_lost_s, not the stationary one");
+        assert_eq!((moved[0].since, moved[0].left), (0.0, 12.0));
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].stationary_since, None);
     }
 
     proptest! {

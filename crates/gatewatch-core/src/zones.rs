@@ -58,6 +58,11 @@ impl ZoneTracker {
         &self.zones
     }
 
+    /// Names of the zones that hold point `p` (picture fractions) for `class`.
+    pub fn zones_at(&self, class: ObjectClass, p: Point) -> Vec<String> {
+        self.zones.iter().filter(|z| z.accepts(class) && z.polygon.contains(p)).map(|z| z.name.clone()).collect()
+    }
+
     /// Update with the tracks observed in a frame of `width` x `height` pixels at time `t`.
     pub fn update(
         &mut self,

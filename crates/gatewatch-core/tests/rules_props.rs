@@ -12,11 +12,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use gatewatch_core::detection::ObjectClass;
-use gatewatch_core::event::{Event, EventBody, PlateRead, SCHEMA_V1, earliest, latest};
+use gatewatch_core::event::{Event, EventBody, PlateRead, SCHEMA_V1, StationaryEnd, earliest, latest};
+use gatewatch_core::geometry::BBox;
 use gatewatch_core::incident::{IncidentBook, Sighting, Signal};
 use gatewatch_core::registry::{ListEntry, ListKind, Registry};
 use gatewatch_core::rules::{
-    LoiteringConfig, MAX_DWELL_S, RuleSet, RulesConfig, UnknownVehicleConfig, WatchlistConfig,
+    LoiteringConfig, MAX_DWELL_S, RuleSet, RulesConfig, StationaryRuleConfig, UnknownVehicleConfig, WatchlistConfig,
 };
 use proptest::prelude::*;
 
@@ -43,9 +44,42 @@ fn rules() -> RuleSet {
             min_confidence: 0.0,
             ..UnknownVehicleConfig::new("night", "23:00-05:00")
         }],
+        stationary: vec![
+            StationaryRuleConfig {
+                name: "lane-parking".into(),
+                zone: "lane".into(),
+                min_parked_s: 300.0,
+                classes: vec![ObjectClass::Car],
+                window: Some("22:00-06:00".into()),
+                cameras: vec![],
+            },
+            StationaryRuleConfig {
+                name: "lane-year".into(),
+                zone: "lane".into(),
+                min_parked_s: MAX_DWELL_S,
+                classes: vec![ObjectClass::Car],
+                window: None,
+                cameras: vec![],
+            },
+        ],
         ..Default::default()
     })
     .expect("valid rules")
+}
+
+fn visit_rules() -> RulesConfig {
+    use gatewatch_core::visits::{ExitWithoutEntryConfig, OverstayConfig, UnknownInsideConfig, VisitsConfig};
+    RulesConfig {
+        visits: VisitsConfig { min_confidence: 0.0, require_valid: false, ..Default::default() },
+        overstay: vec![OverstayConfig { name: "overstay".into(), grace_s: MAX_DWELL_S }],
+        exit_without_entry: vec![ExitWithoutEntryConfig { name: "no-entry".into(), cooldown_s: 0.0 }],
+        unknown_inside: vec![UnknownInsideConfig {
+            name: "stranger".into(),
+            after_s: 60.0,
+            window: Some("22:00-06:00".into()),
+        }],
+        ..Default::default()
+    }
 }
 
 fn lists() -> Registry {
@@ -134,6 +168,39 @@ fn body() -> impl Strategy<Value = EventBody> {
                 ..Default::default()
             })
         }),
+        (track(), track(), class(), time(), zone(), any::<bool>()).prop_map(
+            |(track, episode, class, since, zone, resumed)| {
+                EventBody::StationaryStarted {
+                    track,
+                    class,
+                    episode,
+                    since,
+                    bbox: BBox::new(0.0, 0.0, 1e30, f32::MAX),
+                    zones: vec![zone],
+                    resumed,
+                }
+            }
+        ),
+        (track(), track(), class(), time(), dwell(), any::<bool>()).prop_map(
+            |(track, episode, class, since, stationary_s, moved)| EventBody::StationaryEnded {
+                track,
+                class,
+                episode,
+                since,
+                stationary_s,
+                reason: if moved { StationaryEnd::Moved } else { StationaryEnd::Gone },
+            }
+        ),
+        (track(), class(), any::<bool>()).prop_map(|(track, class, inward)| EventBody::LineCrossed {
+            track,
+            class,
+            line: "gate".into(),
+            direction: if inward {
+                gatewatch_core::lines::Direction::In
+            } else {
+                gatewatch_core::lines::Direction::Out
+            },
+        }),
         Just(EventBody::CameraStats {
             frames_decoded: u64::MAX,
             frames_inferred: 0,
@@ -170,8 +237,11 @@ proptest! {
         let believed = Duration::milliseconds((MAX_DWELL_S * 1000.0) as i64);
         let floor = first.checked_sub_signed(believed).unwrap_or_else(earliest).max(earliest());
         let ceiling = last.checked_add_signed(believed).unwrap_or_else(latest).min(latest());
+        let mut visits = gatewatch_core::visits::Visits::new(&visit_rules()).expect("valid visit rules");
         for ev in valid {
-            for signal in rules.on_event(ev, &lists) {
+            let (_, visit_signals) = visits.on_event(ev);
+            let clock = visits.on_clock(ev.captured_at, &lists).into_iter().map(|(_, s)| s);
+            for signal in rules.on_event(ev, &lists).into_iter().chain(visit_signals).chain(clock) {
                 // The lifecycle behind the rules must not break on these times either.
                 book.apply(&signal);
                 let Signal::Seen(Sighting { alert: a, .. }) = signal else { continue };

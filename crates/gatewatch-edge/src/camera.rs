@@ -16,11 +16,14 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use gatewatch_core::config::{CameraConfig, PlatesConfig, SnapshotConfig};
 use gatewatch_core::detection::Detection;
-use gatewatch_core::event::{Event, EventBody, Snapshot};
+use gatewatch_core::event::{Event, EventBody, Snapshot, StationaryEnd};
 use gatewatch_core::frame::Frame;
+use gatewatch_core::geometry::Point;
 use gatewatch_core::lines::LineCounter;
 use gatewatch_core::motion::{MotionGate, Thumbnail};
-use gatewatch_core::tracker::{EndedTrack, TrackId, TrackIds, Tracker, TrackerConfig};
+use gatewatch_core::parking::{Episode, ParkingBook};
+use gatewatch_core::tamper::{TamperChange, TamperDetector, ViewSignature};
+use gatewatch_core::tracker::{EndedTrack, StationaryConfig, TrackId, TrackIds, TrackUpdate, Tracker, TrackerConfig};
 use gatewatch_core::zones::{ZoneChange, ZoneTracker};
 use gatewatch_media::{FrameSource, Pulled, SourceOptions};
 use gatewatch_vision::snapshot;
@@ -60,6 +63,9 @@ pub(crate) struct CameraWorker {
     pub tracker: TrackerConfig,
     /// Shared by every camera of the edge, kept on disk: ids never repeat.
     pub track_ids: Arc<dyn TrackIds>,
+    pub stationary: StationaryConfig,
+    /// The edge's state directory (the spool's): parking episodes are kept there.
+    pub state_dir: std::path::PathBuf,
     pub snapshot: SnapshotConfig,
     pub stats_interval_s: f64,
     pub pool: Arc<DetectorPool>,
@@ -90,6 +96,17 @@ struct Stream {
     /// finds still.
     last_detections: Vec<Detection>,
     plates: Option<PlateTracks>,
+}
+
+/// What the tracker thread watches over longer than one connection: the camera's parking
+/// episodes (also across restarts, on disk) and its view (tampering).
+struct Watch {
+    book: ParkingBook,
+    /// First frame of the current connection (orphans get a grace from it).
+    streaming_since: Option<DateTime<Utc>>,
+    tamper: TamperDetector,
+    /// Size and capture time of the last frame the tamper watch saw.
+    last_view: Option<(u32, u32, DateTime<Utc>)>,
 }
 
 /// Counters the tracker thread keeps across connections.
@@ -138,7 +155,7 @@ impl Retry {
 impl Stream {
     fn new(w: &CameraWorker) -> Self {
         Stream {
-            tracker: Tracker::with_ids(w.tracker, w.track_ids.clone()),
+            tracker: Tracker::with_ids(w.tracker, w.track_ids.clone()).with_stationary(w.stationary.clone()),
             zones: ZoneTracker::new(w.camera.zones.iter().map(|z| z.to_zone()).collect(), w.camera.exit_grace_s),
             lines: LineCounter::new(w.camera.lines.iter().map(|l| l.to_line()).collect()),
             best: HashMap::new(),
@@ -147,6 +164,12 @@ impl Stream {
             plates: w.plates.as_ref().map(|(_, cfg)| PlateTracks::new(cfg.clone(), w.camera.plate_camera)),
         }
     }
+}
+
+/// The `stationary_ended` of episode `e`, last held by `track`, over at `at`.
+fn ended_body(e: &Episode, track: TrackId, at: DateTime<Utc>, reason: StationaryEnd) -> EventBody {
+    let stationary_s = (at - e.since).num_milliseconds().max(0) as f64 / 1000.0;
+    EventBody::StationaryEnded { track, class: e.class, episode: e.episode, since: e.since, stationary_s, reason }
 }
 
 impl CameraWorker {
@@ -323,6 +346,17 @@ impl CameraWorker {
     fn track(&self, queue: Arc<FrameQueue>) -> Tally {
         let mut s = Stream::new(self);
         let mut tally = Tally::default();
+        let mut watch = Watch {
+            book: ParkingBook::new(&self.stationary),
+            streaming_since: None,
+            tamper: TamperDetector::new(self.camera.tamper.clone()),
+            last_view: None,
+        };
+        let kept = crate::parking_file::load(&self.state_dir, &self.camera.id);
+        if !kept.is_empty() {
+            tracing::info!(camera = %self.camera.id, episodes = kept.len(), "parking episodes carried over");
+            watch.book.restore(kept, Utc::now());
+        }
         let mut pending: VecDeque<Pending> = VecDeque::new();
         let mut submitted = 0u64;
         loop {
@@ -354,14 +388,17 @@ impl CameraWorker {
                         Ok(detections) => {
                             tally.inferred += 1;
                             tally.last_result = Some(Instant::now());
-                            self.on_detections(&mut s, &mut tally, &frame, &detections, true);
+                            self.on_detections(&mut s, &mut tally, &mut watch, &frame, &detections, true);
                             s.last_detections = detections;
                         }
                         Err(e) => tracing::warn!(camera = %self.camera.id, error = %e, "detection failed on a frame"),
                     }
                     continue;
                 }
-                Some(Next::Closed) => return tally,
+                Some(Next::Closed) => {
+                    self.save_parking(&mut watch);
+                    return tally;
+                }
                 None => match pending.pop_front() {
                     Some(Pending::Control(item)) => item,
                     _ => unreachable!("the front is a control item"),
@@ -373,15 +410,19 @@ impl CameraWorker {
                     tally.gated += 1;
                     tally.last_result = Some(Instant::now());
                     let kept = std::mem::take(&mut s.last_detections);
-                    self.on_detections(&mut s, &mut tally, &frame, &kept, false);
+                    self.on_detections(&mut s, &mut tally, &mut watch, &frame, &kept, false);
                     s.last_detections = kept;
                 }
-                Item::Online { width, height, at } => self.emit(at, EventBody::CameraOnline { width, height }),
+                Item::Online { width, height, at } => {
+                    watch.streaming_since = Some(at);
+                    self.emit(at, EventBody::CameraOnline { width, height })
+                }
                 Item::Offline { why, at, close, report } => {
                     if close {
-                        self.close_tracks(&mut s, &mut tally, at);
+                        self.close_tracks(&mut s, &mut tally, &mut watch, at);
                         s = Stream::new(self);
                     }
+                    watch.streaming_since = None;
                     if report {
                         self.emit(Utc::now(), EventBody::CameraOffline { reason: why });
                     }
@@ -399,7 +440,8 @@ impl CameraWorker {
                     self.emit(at, body);
                 }
                 Item::End { why, at } => {
-                    self.close_tracks(&mut s, &mut tally, at);
+                    self.close_tracks(&mut s, &mut tally, &mut watch, at);
+                    self.save_parking(&mut watch);
                     self.emit(at, EventBody::CameraOffline { reason: why });
                     return tally;
                 }
@@ -407,20 +449,31 @@ impl CameraWorker {
         }
     }
 
-    /// Close every open track, so zones get their leave and tracks their snapshot.
-    fn close_tracks(&self, s: &mut Stream, tally: &mut Tally, at: DateTime<Utc>) {
+    /// Write the parking episodes down when they changed.
+    fn save_parking(&self, watch: &mut Watch) {
+        if watch.book.take_changed()
+            && let Err(e) = crate::parking_file::save(&self.state_dir, &self.camera.id, watch.book.episodes())
+        {
+            tracing::warn!(camera = %self.camera.id, error = %e, "parking episodes not saved");
+        }
+    }
+
+    /// Close every open track, so zones get their leave and tracks their snapshot; parked
+    /// vehicles' episodes wait for the next connection (or start).
+    fn close_tracks(&self, s: &mut Stream, tally: &mut Tally, watch: &mut Watch, at: DateTime<Utc>) {
         tracing::debug!(camera = %self.camera.id, open_tracks = s.tracker.live().count(), "closing tracks");
         let ended = s.tracker.finish();
         let now_t = s.last_t;
-        self.end_tracks(s, tally, ended, now_t, at);
+        self.end_tracks(s, tally, watch, ended, now_t, at);
     }
 
-    /// Detections of a frame through tracker, snapshots, zones and (`detected`: only for
-    /// frames the detector saw, not still ones) plate reading.
+    /// Detections of a frame through tracker, snapshots, zones, lines, parking and
+    /// (`detected`: only for frames the detector saw, not still ones) plate reading.
     fn on_detections(
         &self,
         s: &mut Stream,
         tally: &mut Tally,
+        watch: &mut Watch,
         frame: &Frame,
         detections: &[Detection],
         detected: bool,
@@ -453,6 +506,8 @@ impl CameraWorker {
             let body = EventBody::LineCrossed { track: c.track, class: c.class, line: c.line, direction: c.direction };
             self.emit(frame.captured_at, body);
         }
+        self.on_parking(s, watch, frame, &update);
+        self.on_view(watch, frame);
         if detected && let (Some((reader, _)), Some(plates)) = (&self.plates, &mut s.plates) {
             for read in plates.on_frame(reader, frame, tally.inferred, &update.observed, &self.snapshot) {
                 tracing::debug!(camera = %self.camera.id, track = read.track, reads = read.reads, "plate published");
@@ -460,11 +515,98 @@ impl CameraWorker {
                 self.emit(frame.captured_at, EventBody::PlateRead(read));
             }
         }
-        self.end_tracks(s, tally, update.ended, t, frame.captured_at);
+        self.end_tracks(s, tally, watch, update.ended, t, frame.captured_at);
     }
 
-    fn end_tracks(&self, s: &mut Stream, tally: &mut Tally, ended: Vec<EndedTrack>, t: f64, at: DateTime<Utc>) {
+    /// Vehicles that stopped or moved off in this frame, and parking episodes nobody took over
+    /// in time: `stationary_started` / `stationary_ended` events, the book kept on disk.
+    fn on_parking(&self, s: &Stream, watch: &mut Watch, frame: &Frame, update: &TrackUpdate) {
+        let (w, h) = (frame.width.max(1) as f32, frame.height.max(1) as f32);
+        let t = frame.t();
+        // Stream time `at` as capture time.
+        let when = |at: f64| {
+            let back = chrono::Duration::try_milliseconds(((t - at).max(0.0) * 1000.0) as i64).unwrap_or_default();
+            frame.captured_at.checked_sub_signed(back).unwrap_or(frame.captured_at)
+        };
+        for m in &update.moved {
+            if let Some(e) = watch.book.moved(m.id) {
+                let left = when(m.left);
+                tracing::debug!(camera = %self.camera.id, track = m.id, episode = e.episode, "stationary vehicle moved off");
+                self.emit(left, ended_body(&e, m.id, left, StationaryEnd::Moved));
+            }
+        }
+        for st in &update.stopped {
+            let g = st.bbox.bottom_center();
+            let zones = s.zones.zones_at(st.class, Point::new(g.x / w, g.y / h));
+            let started = watch.book.stopped(st.id, st.class, st.bbox.scale(1.0 / w, 1.0 / h), when(st.since), zones);
+            let e = &started.episode;
+            tracing::debug!(camera = %self.camera.id, track = st.id, episode = e.episode, resumed = started.resumed,
+                "vehicle stationary");
+            let body = EventBody::StationaryStarted {
+                track: st.id,
+                class: st.class,
+                episode: e.episode,
+                since: e.since,
+                bbox: st.bbox,
+                zones: e.zones.clone(),
+                resumed: started.resumed,
+            };
+            self.emit(frame.captured_at, body);
+        }
+        let streaming = watch.streaming_since.unwrap_or(frame.captured_at);
+        for e in watch.book.expire(frame.captured_at, streaming) {
+            tracing::debug!(camera = %self.camera.id, episode = e.episode, "parked vehicle no longer seen");
+            self.emit(frame.captured_at, ended_body(&e, e.track, frame.captured_at, StationaryEnd::Gone));
+        }
+        self.save_parking(watch);
+    }
+
+    /// The tamper watch on this frame's view: `camera_tampered` (with a small picture of the
+    /// view) and `camera_view_restored` events.
+    fn on_view(&self, watch: &mut Watch, frame: &Frame) {
+        let at = frame.captured_at;
+        // Another picture size, or a gap longer than the reference follows: learn the view anew.
+        if let Some((w, h, last)) = watch.last_view
+            && ((w, h) != (frame.width, frame.height)
+                || (at - last).num_milliseconds() as f64 / 1000.0 > self.camera.tamper.adapt_s)
+        {
+            watch.tamper.relearn();
+        }
+        watch.last_view = Some((frame.width, frame.height, at));
+        let Some(sig) = ViewSignature::of(&frame.rgb, frame.width as usize, frame.height as usize) else { return };
+        let t = at.timestamp_micros() as f64 / 1e6;
+        let time = |s: f64| DateTime::from_timestamp_micros((s * 1e6) as i64).unwrap_or(at);
+        match watch.tamper.observe(sig, t) {
+            Some(TamperChange::Tampered { what, since, score }) => {
+                tracing::warn!(camera = %self.camera.id, what = what.as_str(), score, "camera view tampered with");
+                let snapshot = snapshot::encode(frame.width, frame.height, frame.rgb.clone(), &self.snapshot)
+                    .map_err(|e| tracing::warn!(camera = %self.camera.id, error = %e, "no picture of the view"))
+                    .ok()
+                    .map(|(w, h, jpeg)| Snapshot::jpeg(w, h, &jpeg));
+                self.emit(at, EventBody::CameraTampered { what, since: time(since), score, snapshot });
+            }
+            Some(TamperChange::Restored { what, since }) => {
+                tracing::info!(camera = %self.camera.id, what = what.as_str(), "camera view restored");
+                let tampered_s = (t - since).max(0.0);
+                self.emit(at, EventBody::CameraViewRestored { what, since: time(since), tampered_s });
+            }
+            None => {}
+        }
+    }
+
+    fn end_tracks(
+        &self,
+        s: &mut Stream,
+        tally: &mut Tally,
+        watch: &mut Watch,
+        ended: Vec<EndedTrack>,
+        t: f64,
+        at: DateTime<Utc>,
+    ) {
         for e in ended {
+            if e.stationary_since.is_some() {
+                watch.book.track_ended(e.id, at);
+            }
             for change in s.zones.track_ended(e.id, t) {
                 self.emit_zone(at, change);
             }

@@ -15,6 +15,7 @@
 
 mod camera;
 mod envelope;
+mod parking_file;
 mod pipeline;
 mod plates;
 pub mod publisher;
@@ -89,6 +90,8 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
             camera: cam,
             tracker: cfg.tracker,
             track_ids: track_ids.clone(),
+            stationary: cfg.stationary.clone(),
+            state_dir: cfg.spool.dir.clone(),
             snapshot: cfg.snapshot.clone(),
             stats_interval_s: cfg.stats_interval_s,
             pool: pool.clone(),

@@ -10,6 +10,7 @@ use gatewatch_core::incident::{
     self, Action, AlertMessage, AlertState, AlertStatus, Decision, HistoryEntry, Latest, Signal,
 };
 use gatewatch_core::rules::{Alert, AlertKind};
+use gatewatch_core::visits::VisitChange;
 use sqlx::QueryBuilder;
 
 use crate::{CHUNK, Pool, Store, StoreError, parse_time, split_snapshot, ts};
@@ -237,6 +238,16 @@ impl Store {
         &self,
         batch: &[(&Event, &[Signal])],
     ) -> Result<Vec<(bool, Vec<AlertMessage>)>, StoreError> {
+        let arrivals: Vec<(&Event, &[Signal], &[VisitChange])> = batch.iter().map(|(e, s)| (*e, *s, &[][..])).collect();
+        self.commit_arrivals(&arrivals).await
+    }
+
+    /// [`commit_batch`](Self::commit_batch) with what each event did to the visits, applied in
+    /// the same transaction.
+    pub async fn commit_arrivals(
+        &self,
+        batch: &[(&Event, &[Signal], &[VisitChange])],
+    ) -> Result<Vec<(bool, Vec<AlertMessage>)>, StoreError> {
         let now_t = Utc::now();
         let now = ts(now_t);
         let mut new_events = HashSet::<String>::new();
@@ -247,7 +258,7 @@ impl Store {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO events (event_id, site, edge, camera, seq, kind, track, captured_at, received_at, body, snapshot) ",
                 );
-                q.push_values(chunk, |mut row, (ev, _)| {
+                q.push_values(chunk, |mut row, (ev, _, _)| {
                     let (body, snapshot) = split_snapshot(&ev.body);
                     row.push_bind(ev.event_id.to_string())
                         .push_bind(ev.site.clone())
@@ -264,13 +275,14 @@ impl Store {
                 q.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
                 new_events.extend(q.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
             }
-            for (ev, signals) in batch {
+            for (ev, signals, visits) in batch {
                 messages.push(apply_signals!(tx, ev, signals, now_t)?);
+                crate::visits::apply_visits!(tx, visits, now.clone())?;
             }
             tx.commit().await?
         });
         // `remove`: an id repeated in the batch counts as new once.
-        Ok(batch.iter().zip(messages).map(|((ev, _), m)| (new_events.remove(&ev.event_id.to_string()), m)).collect())
+        Ok(batch.iter().zip(messages).map(|((ev, _, _), m)| (new_events.remove(&ev.event_id.to_string()), m)).collect())
     }
 
     /// Alerts, newest first (at most `limit`); only those not yet closed when `open_only`.
@@ -380,6 +392,24 @@ impl Store {
             }
         });
         Ok(msg)
+    }
+
+    /// Which of these incident keys have an alert stored (open or closed).
+    pub async fn alert_keys_stored(&self, keys: &[String]) -> Result<HashSet<String>, StoreError> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(CHUNK) {
+            let stored: Vec<String> = on_pool!(self, pool => {
+                let mut q = QueryBuilder::new("SELECT DISTINCT alert_key FROM alerts WHERE alert_key IN (");
+                let mut list = q.separated(", ");
+                for k in chunk {
+                    list.push_bind(k.clone());
+                }
+                q.push(")");
+                q.build_query_scalar::<String>().fetch_all(pool).await?
+            });
+            found.extend(stored);
+        }
+        Ok(found)
     }
 
     /// The newest history entry's number: where [`officer_actions_since`](Self::officer_actions_since)

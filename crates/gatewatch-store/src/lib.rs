@@ -99,8 +99,10 @@ macro_rules! on_pool {
 }
 
 mod alerts;
+mod visits;
 
 pub use alerts::{ActError, StoredAlert, StoredSighting};
+pub use visits::{StoredVisit, VisitFilter};
 
 #[derive(Clone)]
 pub struct Store {
@@ -482,18 +484,15 @@ impl Store {
     }
 }
 
-/// The body as JSON without its snapshot, and the snapshot's JPEG bytes.
+/// The body as JSON without its snapshot (a track's best view, a tampered camera's view), and
+/// the snapshot's JPEG bytes.
 fn split_snapshot(body: &EventBody) -> (String, Option<Vec<u8>>) {
-    match body {
-        EventBody::TrackEnded { snapshot: Some(s), .. } => {
-            let mut stripped = body.clone();
-            if let EventBody::TrackEnded { snapshot, .. } = &mut stripped {
-                *snapshot = None;
-            }
-            (serde_json::to_string(&stripped).unwrap_or_default(), s.bytes().ok())
-        }
-        _ => (serde_json::to_string(body).unwrap_or_default(), None),
-    }
+    let mut stripped = body.clone();
+    let taken = match &mut stripped {
+        EventBody::TrackEnded { snapshot, .. } | EventBody::CameraTampered { snapshot, .. } => snapshot.take(),
+        _ => None,
+    };
+    (serde_json::to_string(&stripped).unwrap_or_default(), taken.and_then(|s| s.bytes().ok()))
 }
 
 /// A change to the plate lists, as [`Store::list_changes`] reports it.
@@ -868,9 +867,102 @@ mod tests {
     }
 
     /// Each check on a fresh store of each backend.
+    /// Visit changes land with their event, once each: a replay changes nothing; what a restart
+    /// needs comes back (open visits with their entry events, exit-only visits, applied crossings).
+    async fn visits_apply_once_and_come_back_at_restart(store: Store) {
+        use gatewatch_core::lines::Direction;
+        use gatewatch_core::visits::VisitChange;
+        let crossing = |secs: i64, direction: Direction| {
+            let mut ev =
+                event(EventBody::LineCrossed { track: 4, class: ObjectClass::Car, line: "gate".into(), direction });
+            ev.captured_at = "2026-12-01T09:00:00Z".parse::<DateTime<Utc>>().unwrap() + chrono::Duration::seconds(secs);
+            ev
+        };
+        let (a_in, a_out, b_out, b_in, c_in, c_again) = (
+            crossing(0, Direction::In),
+            crossing(3600, Direction::Out),
+            crossing(100, Direction::Out),
+            crossing(50, Direction::In),
+            crossing(200, Direction::In),
+            crossing(300, Direction::In),
+        );
+        let plate = "'); DROP TABLE visits;--";
+        let entered = |ev: &Event, p: &str| VisitChange::Entered {
+            visit: ev.event_id,
+            site: "north".into(),
+            plate: p.into(),
+            at: ev.captured_at,
+            camera: "gate-1/cam1".into(),
+        };
+        let changes: Vec<(&Event, Vec<VisitChange>)> = vec![
+            (&a_in, vec![entered(&a_in, plate)]),
+            (
+                &b_out,
+                vec![VisitChange::ExitOnly {
+                    visit: b_out.event_id,
+                    site: "north".into(),
+                    plate: "沪B22222".into(),
+                    at: b_out.captured_at,
+                    camera: "gate-2/cam1".into(),
+                }],
+            ),
+            (&c_in, vec![entered(&c_in, "粤C33333")]),
+            (
+                &b_in,
+                vec![VisitChange::LateEntry {
+                    visit: b_out.event_id,
+                    at: b_in.captured_at,
+                    event_id: b_in.event_id,
+                    camera: "gate-1/cam1".into(),
+                }],
+            ),
+            (&c_again, vec![VisitChange::Superseded { visit: c_in.event_id }, entered(&c_again, "粤C33333")]),
+            (
+                &a_out,
+                vec![VisitChange::Left {
+                    visit: a_in.event_id,
+                    at: a_out.captured_at,
+                    event_id: a_out.event_id,
+                    camera: "gate-2/cam1".into(),
+                }],
+            ),
+        ];
+        for _replay in 0..2 {
+            let batch: Vec<(&Event, &[Signal], &[VisitChange])> =
+                changes.iter().map(|(e, c)| (*e, &[][..], c.as_slice())).collect();
+            store.commit_arrivals(&batch).await.unwrap();
+        }
+        let all = store.visits(&VisitFilter { limit: 100, ..Default::default() }).await.unwrap();
+        let rows: Vec<_> = all.iter().map(|v| (v.plate.as_str(), v.state.as_str())).collect();
+        assert_eq!(
+            rows,
+            vec![("粤C33333", "inside"), ("粤C33333", "superseded"), ("沪B22222", "left"), (plate, "left")],
+            "newest entry first, each change once"
+        );
+        let a = all.iter().find(|v| v.plate == plate).unwrap();
+        assert_eq!((a.entered_at, a.left_at), (Some(a_in.captured_at), Some(a_out.captured_at)));
+        assert_eq!((a.entry_camera.as_deref(), a.exit_camera.as_deref()), (Some("gate-1/cam1"), Some("gate-2/cam1")));
+        let inside = store.visits(&VisitFilter { inside_only: true, limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(inside.len(), 1);
+        let one =
+            VisitFilter { plate: Some(plate.into()), site: Some("north".into()), limit: 10, ..Default::default() };
+        assert_eq!(store.visits(&one).await.unwrap().len(), 1, "a plate looked up as data");
+        let (open, exits, applied) = store.visits_to_restore(Utc::now() - chrono::Duration::hours(1)).await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(
+            (open[0].visit, open[0].event.event_id, open[0].plate.as_str()),
+            (c_again.event_id, c_again.event_id, "粤C33333")
+        );
+        assert!(exits.is_empty(), "the exit-only visit got its entry");
+        for ev in [&a_in, &a_out, &b_out, &b_in, &c_in, &c_again] {
+            assert!(applied.contains(&ev.event_id), "{:?}", ev.body);
+        }
+    }
+
     macro_rules! checks {
         ($open:expr) => {{
             let open = $open;
+            visits_apply_once_and_come_back_at_restart(open("visits").await).await;
             events_and_alerts_are_stored_once(open("once").await).await;
             incidents_update_close_and_cool_down(open("incidents").await).await;
             a_batch_lands_whole_and_says_what_was_new(open("batch").await).await;

@@ -170,3 +170,53 @@ pub async fn counts(db: &str, hours: u32) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Print visits, newest first: state, plate, entry and exit (UTC) with their gates, and how
+/// long the vehicle stayed; then how many are inside per compound among those shown.
+#[allow(clippy::print_stdout)] // a CLI command's report
+pub async fn visits(
+    db: &str,
+    inside: bool,
+    site: Option<String>,
+    plate: Option<String>,
+    limit: u32,
+) -> anyhow::Result<()> {
+    if let Some(s) = &site
+        && !gatewatch_core::topic::valid_id(s)
+    {
+        anyhow::bail!("--site {s:?} is not a site id (1-64 of A-Z a-z 0-9 _ -)");
+    }
+    let plate =
+        plate.map(|p| gatewatch_core::plate::normalize(&p).map_err(|e| anyhow::anyhow!("--plate: {e}"))).transpose()?;
+    let store = Store::open(db).await?;
+    let filter = gatewatch_store::VisitFilter { site, plate, inside_only: inside, limit: i64::from(limit) };
+    let visits = store.visits(&filter).await?;
+    let when = |t: Option<chrono::DateTime<Utc>>, cam: &Option<String>| match (t, cam) {
+        (Some(t), Some(c)) => format!("{} at {}", t.format("%Y-%m-%d %H:%M:%S"), for_terminal(c)),
+        _ => "-".to_string(),
+    };
+    println!("{:<11} {:<10} {:<12} {:<40} {:<40} stayed", "state", "site", "plate", "entered (UTC)", "left (UTC)");
+    let mut per_site = std::collections::BTreeMap::<&str, u64>::new();
+    for v in &visits {
+        let stayed = match (v.entered_at, v.left_at) {
+            (Some(a), Some(b)) => format!("{} min", (b - a).num_minutes()),
+            (Some(a), None) if v.state == "inside" => format!("{} min so far", (Utc::now() - a).num_minutes()),
+            _ => "-".into(),
+        };
+        println!(
+            "{:<11} {:<10} {:<12} {:<40} {:<40} {stayed}",
+            v.state,
+            v.site,
+            for_terminal(&v.plate),
+            when(v.entered_at, &v.entry_camera),
+            when(v.left_at, &v.exit_camera)
+        );
+        if v.state == "inside" {
+            *per_site.entry(&v.site).or_default() += 1;
+        }
+    }
+    for (site, n) in per_site {
+        println!("{site}: {n} vehicles inside");
+    }
+    Ok(())
+}

@@ -80,6 +80,25 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u32,
     },
+    /// Visits (entries and exits paired across a compound's gates), newest first; plates are
+    /// personal data.
+    Visits {
+        /// Database URL, as for `alerts`; default $GATEWATCH_DB, else sqlite://gatewatch.db.
+        #[arg(long)]
+        db: Option<String>,
+        /// Only vehicles inside now.
+        #[arg(long)]
+        inside: bool,
+        /// Only this compound (site id).
+        #[arg(long)]
+        site: Option<String>,
+        /// Only this plate (as written; normalised, e.g. "京A·12345" is 京A12345).
+        #[arg(long)]
+        plate: Option<String>,
+        /// How many to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Payloads the aggregator refused (wrong schema, malformed, ...), newest first.
     Rejected {
         /// Database URL, as for `alerts`; default $GATEWATCH_DB, else sqlite://gatewatch.db.
@@ -138,6 +157,9 @@ fn run() -> anyhow::Result<()> {
             Command::Lists { db, action } => lists::run(&database_url(db)?, action).await,
             Command::Rejected { db, limit } => desk::rejected(&database_url(db)?, limit).await,
             Command::Counts { db, hours } => desk::counts(&database_url(db)?, hours).await,
+            Command::Visits { db, inside, site, plate, limit } => {
+                desk::visits(&database_url(db)?, inside, site, plate, limit).await
+            }
             Command::Eval { what: EvalWhat::Plates(args) } => eval::run(args),
         }
     })
