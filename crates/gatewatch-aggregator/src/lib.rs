@@ -22,6 +22,7 @@
 //! with that error. A crash or stop before the commit loses nothing: the edge replays what was
 //! not acked.
 
+mod cameras;
 mod counters;
 
 use std::collections::HashSet;
@@ -77,6 +78,8 @@ pub struct Aggregator {
     acks: AckBook,
     /// The last officer action announced (an `alert_history` id).
     actions_cursor: i64,
+    /// Which cameras each edge has online, for when an edge vanishes.
+    cameras: cameras::CameraBook,
 }
 
 impl Aggregator {
@@ -95,6 +98,7 @@ impl Aggregator {
             on_alert: None,
             acks: AckBook::default(),
             actions_cursor: 0,
+            cameras: cameras::CameraBook::default(),
         })
     }
 
@@ -189,32 +193,55 @@ impl Aggregator {
         }
     }
 
-    fn on_status(&mut self, site: &str, edge: &str, msg: &Message) {
+    /// An edge's retained status. Returns the `camera_offline` events to record for an edge that
+    /// vanished (its last will), one per camera it had online.
+    fn on_status(&mut self, site: &str, edge: &str, msg: &Message) -> Vec<Event> {
         match serde_json::from_slice::<EdgeStatus>(&msg.payload) {
             Ok(EdgeStatus { online, floor, spooled, dropped }) => {
+                let mut vanished = Vec::new();
                 match (online, floor) {
                     (true, _) => tracing::debug!(site, edge, ?floor, spooled, dropped, "edge status"),
                     (false, Some(_)) => tracing::info!(site, edge, spooled, dropped, "edge stopped"),
-                    (false, None) => tracing::warn!(site, edge, "edge offline (last will)"),
+                    (false, None) => {
+                        vanished = self.cameras.vanished(site, edge, chrono::Utc::now());
+                        tracing::warn!(site, edge, cameras = vanished.len(), "edge offline (last will)");
+                    }
                 }
                 if let Some(floor) = floor {
                     self.acks.floor(site, edge, floor);
                 }
+                vanished
             }
             Err(e) => {
                 if self.counters.rejected("malformed") {
                     tracing::warn!(topic = %msg.topic, error = %e, "status payload rejected");
                 }
+                Vec::new()
             }
         }
+    }
+
+    /// Store events the aggregator records itself (`seq` 0, never acknowledged to an edge)
+    /// through the rules, and announce what they raise.
+    async fn record(&mut self, mqtt: &MqttClient, events: &[Event], halt: &mut Halting) -> Result<(), Halt> {
+        let signals: Vec<Vec<Signal>> = events.iter().map(|e| self.rules.on_event(e, &self.lists)).collect();
+        let batch: Vec<(&Event, &[Signal])> = events.iter().zip(&signals).map(|(e, s)| (e, s.as_slice())).collect();
+        let store = self.store.clone();
+        for (_, messages) in retry("recorded events", halt, || store.commit_batch(&batch)).await? {
+            for msg in messages {
+                self.announce(mqtt, msg).await;
+            }
+        }
+        Ok(())
     }
 
     async fn handle(&mut self, mqtt: &MqttClient, batch: Vec<Message>, halt: &mut Halting) -> Result<(), Halt> {
         let mut events = Vec::with_capacity(batch.len());
         let mut rejects = Vec::new();
+        let mut recorded = Vec::new();
         for msg in &batch {
             if let Some((site, edge)) = topic::parse_status_topic(&msg.topic) {
-                self.on_status(site, edge, msg);
+                recorded.extend(self.on_status(site, edge, msg));
                 continue;
             }
             self.counters.received();
@@ -230,6 +257,9 @@ impl Aggregator {
         }
         if !events.is_empty() {
             self.store_events(mqtt, &events, halt).await?;
+        }
+        if !recorded.is_empty() {
+            self.record(mqtt, &recorded, halt).await?;
         }
         if !rejects.is_empty() {
             let store = self.store.clone();
@@ -359,6 +389,9 @@ impl Aggregator {
                 (signals, visits)
             })
             .collect();
+        for e in events.iter().zip(&fresh).filter(|(_, f)| **f).map(|(e, _)| e) {
+            self.cameras.on_event(e);
+        }
         let batch: Vec<(&Event, &[Signal], &[VisitChange])> = events
             .iter()
             .zip(&found)
@@ -420,6 +453,7 @@ impl Aggregator {
                     if STATEFUL_KINDS.contains(&ev.body.kind()) { self.rules.on_event(ev, &no_lists) } else { vec![] };
                 let (visits, visit_signals) = self.visits.on_event(ev);
                 signals.extend(visit_signals);
+                self.cameras.on_event(ev);
                 (ev, signals, visits)
             })
             .filter(|(_, signals, visits)| !signals.is_empty() || !visits.is_empty())

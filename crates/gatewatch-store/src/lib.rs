@@ -257,10 +257,11 @@ impl Store {
         }))
     }
 
-    /// The sequence numbers stored for one edge, ascending (gaps mean lost events).
+    /// The sequence numbers stored for one edge, ascending (gaps mean lost events). Events the
+    /// aggregator recorded itself (seq 0, e.g. cameras of a vanished gate box) are not the edge's.
     pub async fn seqs(&self, site: &str, edge: &str) -> Result<Vec<i64>, StoreError> {
         Ok(on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT seq FROM events WHERE site = $1 AND edge = $2 ORDER BY seq")
+            sqlx::query_scalar("SELECT seq FROM events WHERE site = $1 AND edge = $2 AND seq > 0 ORDER BY seq")
                 .bind(site)
                 .bind(edge)
                 .fetch_all(pool)

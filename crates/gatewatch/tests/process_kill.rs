@@ -8,7 +8,9 @@
 //! - a `gatewatch edge` process stopped with SIGTERM publishes its own retained offline status
 //!   (a clean disconnect triggers no last will);
 //! - the aggregator is SIGKILLed while a person is in a watched zone: after the restart the
-//!   loitering alert is raised once, dated when the dwell passed the limit.
+//!   loitering alert is raised once, dated when the dwell passed the limit;
+//! - an edge with a camera online is SIGKILLed (a power cut at the gate box): from its last will
+//!   the aggregator records the camera offline and alerts; the edge back closes the alert.
 
 use std::collections::HashSet;
 use std::process::Command;
@@ -255,4 +257,79 @@ async fn a_loiterer_present_across_an_aggregator_kill_is_alerted_once_on_time() 
     assert_eq!(alerts[0].alert.track, Some(4));
     let on_time = entered_at + chrono::Duration::seconds(60);
     assert_eq!(alerts[0].alert.at, on_time, "dated when the dwell passed 60 s");
+}
+
+/// A gate box that loses power says nothing about its cameras: the broker's last will is all.
+/// A real `gatewatch edge` plays vtest.avi at its own pace to a real `gatewatch aggregator` with a
+/// 2 s camera-offline rule; the edge is SIGKILLed: the aggregator records the camera offline for
+/// it and alerts; the edge starts again: the camera is back and the alert closes by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_box_that_vanishes_raises_a_camera_offline_alert_closed_when_it_is_back() {
+    use gatewatch_core::incident::AlertState;
+    use gatewatch_core::rules::AlertKind;
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start().unwrap();
+    let rules = "[[rules.camera_offline]]\nname = \"blind\"\nafter_s = 2.0\n";
+    let (config, url) = aggregator_toml(dir.path(), broker.port(), rules);
+    // Made (and migrated) before the aggregator starts, so the two never migrate at once.
+    let db = gatewatch_store::Store::open(&url).await.unwrap();
+    let _aggregator = start("aggregator", &config);
+    let root = repo_root();
+    let edge_toml = dir.path().join("edge.toml");
+    std::fs::write(
+        &edge_toml,
+        format!(
+            "site = \"east\"\nedge = \"gate-4\"\nstats_interval_s = 1.0\n[mqtt]\nport = {}\n[spool]\ndir = \"{}\"\n\
+             [vision]\nmodel = \"{}\"\nonnxruntime = \"{}\"\n\
+             [[cameras]]\nid = \"lane\"\nuri = \"{}\"\nrealtime = true\ndetect_fps = 2.0\n",
+            broker.port(),
+            dir.path().join("spool").display(),
+            root.join("models/nanodet-m-416.onnx").display(),
+            root.join("models/onnxruntime/libonnxruntime.so").display(),
+            root.join("media/vtest.avi").display(),
+        ),
+    )
+    .unwrap();
+    let until = |what: &'static str, f: fn(&[gatewatch_store::StoredAlert]) -> bool| {
+        let db = db.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(90);
+            loop {
+                let alerts = db.alerts(false).await.unwrap();
+                if f(&alerts) {
+                    return alerts;
+                }
+                assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {alerts:#?}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+
+    let mut edge = start("edge", &edge_toml);
+    // The camera is online and heard from (its heartbeats are stored).
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while db.counts_by_kind().await.unwrap().iter().all(|(k, n)| k != "camera_stats" || *n < 2) {
+        assert!(std::time::Instant::now() < deadline, "the edge's camera never reported");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    edge.0.kill().unwrap(); // the power cut
+    edge.0.wait().unwrap();
+    let killed = std::time::Instant::now();
+    let alerts = until("the blind-gate alert", |a| a.iter().any(|a| a.alert.kind == AlertKind::CameraOffline)).await;
+    eprintln!("alert {:.1} s after the kill: {}", killed.elapsed().as_secs_f64(), alerts[0].alert.message);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let a = &alerts[0];
+    assert_eq!((a.alert.edge.as_str(), a.alert.camera.as_str()), ("gate-4", "lane"));
+    assert!(a.alert.message.contains("last will"), "{}", a.alert.message);
+    assert!(killed.elapsed() >= Duration::from_secs(2), "not before after_s");
+
+    let _edge = start("edge", &edge_toml);
+    let alerts = until("the alert to close", |a| a.iter().all(|a| a.status.state == AlertState::Resolved)).await;
+    assert_eq!(alerts.len(), 1, "closed, not raised again: {alerts:#?}");
+    let history = db.alert_history(&alerts[0].alert.alert_id.to_string()).await.unwrap();
+    assert!(
+        history.iter().any(|h| h.action == "ended" && h.note.as_deref().is_some_and(|n| n.starts_with("camera back")))
+    );
+    assert_eq!(db.seqs("east", "gate-4").await.unwrap().first(), Some(&1), "the record is not in the edge's sequence");
 }
