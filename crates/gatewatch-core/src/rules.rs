@@ -422,10 +422,39 @@ fn dwell(secs: f64) -> Duration {
     Duration::try_milliseconds(ms).unwrap_or(Duration::zero())
 }
 
+/// Check a rule's `field` of `secs` seconds (more than 0, at most a year) and turn it into a
+/// duration.
+pub(crate) fn positive_secs(at: &str, field: &str, secs: f64, errors: &mut Vec<String>) -> Duration {
+    if !(secs.is_finite() && secs > 0.0 && secs <= MAX_DWELL_S) {
+        errors.push(format!("{at}: {field} must be > 0 and at most a year"));
+    }
+    dwell(secs)
+}
+
+/// Check a rule's optional local time `window` (`HH:MM-HH:MM`).
+pub(crate) fn optional_window(at: &str, window: Option<&str>, errors: &mut Vec<String>) -> Option<TimeWindow> {
+    window.map(TimeWindow::parse).transpose().unwrap_or_else(|e| {
+        errors.push(format!("{at}: {e}"));
+        None
+    })
+}
+
+/// Check that a rule's name is given once (names are shown to officers and key the alerts).
+pub(crate) fn unique_name(at: &str, name: &str, names: &mut HashSet<String>, errors: &mut Vec<String>) {
+    if !names.insert(name.to_string()) {
+        errors.push(format!("{at}: duplicate rule name"));
+    }
+}
+
 /// Check a rule's `cooldown_s` (0 to a year) and turn it into a duration.
 fn cooldown(at: &str, secs: f64, errors: &mut Vec<String>) -> Duration {
+    up_to_a_year(at, "cooldown_s", secs, errors)
+}
+
+/// Check a rule's `field` of `secs` seconds (0 to a year) and turn it into a duration.
+pub(crate) fn up_to_a_year(at: &str, field: &str, secs: f64, errors: &mut Vec<String>) -> Duration {
     if !(secs.is_finite() && (0.0..=MAX_DWELL_S).contains(&secs)) {
-        errors.push(format!("{at}: cooldown_s must be within 0 s and a year"));
+        errors.push(format!("{at}: {field} must be within 0 s and a year"));
     }
     dwell(secs)
 }
@@ -508,31 +537,19 @@ impl RuleSet {
         let mut loitering = Vec::new();
         for (i, l) in cfg.loitering.iter().enumerate() {
             let at = format!("rules.loitering[{i}] ({})", l.name);
-            if !names.insert(l.name.clone()) {
-                errors.push(format!("{at}: duplicate rule name"));
-            }
-            if !(l.min_dwell_s.is_finite() && l.min_dwell_s > 0.0 && l.min_dwell_s <= MAX_DWELL_S) {
-                errors.push(format!("{at}: min_dwell_s must be > 0 and at most a year"));
-            }
+            unique_name(&at, &l.name, &mut names, &mut errors);
+            positive_secs(&at, "min_dwell_s", l.min_dwell_s, &mut errors);
             if l.classes.is_empty() {
                 errors.push(format!("{at}: classes is empty"));
             }
-            let window = match l.window.as_deref().map(TimeWindow::parse).transpose() {
-                Ok(w) => w,
-                Err(e) => {
-                    errors.push(format!("{at}: {e}"));
-                    None
-                }
-            };
+            let window = optional_window(&at, l.window.as_deref(), &mut errors);
             loitering.push(Loitering { cfg: l.clone(), window, presences: HashMap::new(), alerted: HashSet::new() });
         }
         let mut entries = Vec::new();
         let mut config_list_cooldowns = HashMap::new();
         for (i, w) in cfg.watchlist.iter().enumerate() {
             let at = format!("rules.watchlist[{i}] ({})", w.name);
-            if !names.insert(w.name.clone()) {
-                errors.push(format!("{at}: duplicate rule name"));
-            }
+            unique_name(&at, &w.name, &mut names, &mut errors);
             for (j, p) in w.plates.iter().enumerate() {
                 match ListEntry::new(ListKind::Wanted, p, &w.name, None, None) {
                     Ok(e) => entries.push(e),
@@ -544,9 +561,7 @@ impl RuleSet {
         let mut unknown_vehicle = Vec::new();
         for (i, u) in cfg.unknown_vehicle.iter().enumerate() {
             let at = format!("rules.unknown_vehicle[{i}] ({})", u.name);
-            if !names.insert(u.name.clone()) {
-                errors.push(format!("{at}: duplicate rule name"));
-            }
+            unique_name(&at, &u.name, &mut names, &mut errors);
             if !(0.0..=1.0).contains(&u.min_confidence) {
                 errors.push(format!("{at}: min_confidence must be within 0..1"));
             }
@@ -559,40 +574,24 @@ impl RuleSet {
         let mut camera_offline = Vec::new();
         for (i, c) in cfg.camera_offline.iter().enumerate() {
             let at = format!("rules.camera_offline[{i}] ({})", c.name);
-            if !names.insert(c.name.clone()) {
-                errors.push(format!("{at}: duplicate rule name"));
-            }
-            if !(c.after_s.is_finite() && c.after_s > 0.0 && c.after_s <= MAX_DWELL_S) {
-                errors.push(format!("{at}: after_s must be > 0 and at most a year"));
-            }
-            camera_offline.push(CameraOffline { cfg: c.clone(), after: dwell(c.after_s), down: HashMap::new() });
+            unique_name(&at, &c.name, &mut names, &mut errors);
+            let after = positive_secs(&at, "after_s", c.after_s, &mut errors);
+            camera_offline.push(CameraOffline { cfg: c.clone(), after, down: HashMap::new() });
         }
         let mut stationary = Vec::new();
         for (i, r) in cfg.stationary.iter().enumerate() {
             let at = format!("rules.stationary[{i}] ({})", r.name);
-            if !names.insert(r.name.clone()) {
-                errors.push(format!("{at}: duplicate rule name"));
-            }
-            if !(r.min_parked_s.is_finite() && r.min_parked_s > 0.0 && r.min_parked_s <= MAX_DWELL_S) {
-                errors.push(format!("{at}: min_parked_s must be > 0 and at most a year"));
-            }
+            unique_name(&at, &r.name, &mut names, &mut errors);
+            let min = positive_secs(&at, "min_parked_s", r.min_parked_s, &mut errors);
             if r.classes.is_empty() {
                 errors.push(format!("{at}: classes is empty"));
             }
-            let window = match r.window.as_deref().map(TimeWindow::parse).transpose() {
-                Ok(w) => w,
-                Err(e) => {
-                    errors.push(format!("{at}: {e}"));
-                    None
-                }
-            };
-            stationary.push(Stationary { cfg: r.clone(), window, min: dwell(r.min_parked_s), parked: HashMap::new() });
+            let window = optional_window(&at, r.window.as_deref(), &mut errors);
+            stationary.push(Stationary { cfg: r.clone(), window, min, parked: HashMap::new() });
         }
         for (i, r) in cfg.tampering.iter().enumerate() {
             let at = format!("rules.tampering[{i}] ({})", r.name);
-            if !names.insert(r.name.clone()) {
-                errors.push(format!("{at}: duplicate rule name"));
-            }
+            unique_name(&at, &r.name, &mut names, &mut errors);
             if r.what.is_empty() {
                 errors.push(format!("{at}: what is empty"));
             }

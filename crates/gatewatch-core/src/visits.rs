@@ -32,7 +32,9 @@ use crate::incident::{Ending, Sighting, Signal};
 use crate::lines::Direction;
 use crate::plate;
 use crate::registry::{ListKind, Registry};
-use crate::rules::{Alert, AlertKind, LocalTime, MAX_DWELL_S, RulesConfig, TimeWindow};
+use crate::rules::{
+    Alert, AlertKind, LocalTime, RulesConfig, TimeWindow, optional_window, positive_secs, unique_name, up_to_a_year,
+};
 use crate::tracker::TrackId;
 
 /// `[rules.visits]`: which passages count.
@@ -161,10 +163,6 @@ const PASSING_MAX_AGE: Duration = Duration::hours(1);
 /// Exit-only visits wait this long for a late entry.
 const LATE_ENTRY_MAX: Duration = Duration::hours(24);
 
-fn secs(s: f64) -> Duration {
-    Duration::try_milliseconds((s.clamp(0.0, MAX_DWELL_S) * 1000.0) as i64).unwrap_or(Duration::zero())
-}
-
 /// Entries, exits and visits of every compound, with their alerts.
 #[derive(Debug)]
 pub struct Visits {
@@ -200,45 +198,25 @@ impl Visits {
             }
         }
         let mut names = HashSet::new();
-        let mut name = |at: &str, n: &str, errors: &mut Vec<String>| {
-            if !names.insert(n.to_string()) {
-                errors.push(format!("{at}: duplicate rule name"));
-            }
-        };
-        let in_range = |s: f64| s.is_finite() && (0.0..=MAX_DWELL_S).contains(&s);
         let mut overstay = Vec::new();
         for (i, r) in cfg.overstay.iter().enumerate() {
             let at = format!("rules.overstay[{i}] ({})", r.name);
-            name(&at, &r.name, &mut errors);
-            if !in_range(r.grace_s) {
-                errors.push(format!("{at}: grace_s must be within 0 s and a year"));
-            }
-            overstay.push((r.clone(), secs(r.grace_s)));
+            unique_name(&at, &r.name, &mut names, &mut errors);
+            overstay.push((r.clone(), up_to_a_year(&at, "grace_s", r.grace_s, &mut errors)));
         }
         let mut exit_without_entry = Vec::new();
         for (i, r) in cfg.exit_without_entry.iter().enumerate() {
             let at = format!("rules.exit_without_entry[{i}] ({})", r.name);
-            name(&at, &r.name, &mut errors);
-            if !in_range(r.cooldown_s) {
-                errors.push(format!("{at}: cooldown_s must be within 0 s and a year"));
-            }
-            exit_without_entry.push((r.clone(), secs(r.cooldown_s)));
+            unique_name(&at, &r.name, &mut names, &mut errors);
+            exit_without_entry.push((r.clone(), up_to_a_year(&at, "cooldown_s", r.cooldown_s, &mut errors)));
         }
         let mut unknown_inside = Vec::new();
         for (i, r) in cfg.unknown_inside.iter().enumerate() {
             let at = format!("rules.unknown_inside[{i}] ({})", r.name);
-            name(&at, &r.name, &mut errors);
-            if !(in_range(r.after_s) && r.after_s > 0.0) {
-                errors.push(format!("{at}: after_s must be > 0 and at most a year"));
-            }
-            let window = match r.window.as_deref().map(TimeWindow::parse).transpose() {
-                Ok(w) => w,
-                Err(e) => {
-                    errors.push(format!("{at}: {e}"));
-                    None
-                }
-            };
-            unknown_inside.push((r.clone(), secs(r.after_s), window));
+            unique_name(&at, &r.name, &mut names, &mut errors);
+            let after = positive_secs(&at, "after_s", r.after_s, &mut errors);
+            let window = optional_window(&at, r.window.as_deref(), &mut errors);
+            unknown_inside.push((r.clone(), after, window));
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -770,6 +748,30 @@ mod tests {
         );
         assert_eq!(book.apply(&signals[0]), Outcome::Closed(alert.alert_id));
         assert!(v.inside("north").is_empty(), "it is not inside: it left");
+    }
+
+    #[test]
+    fn a_closed_exit_without_entry_raises_again_only_after_its_cooldown() {
+        let mut v = visits(all_rules());
+        let mut book = IncidentBook::default();
+        let mut g = Gate::at("2026-12-01T09:00:00Z");
+        fn leave(v: &mut Visits, book: &mut IncidentBook, g: &mut Gate, track: TrackId) -> Vec<Outcome> {
+            v.on_event(&g.event("gate-2", read(track, "沪B22222", 0.9)));
+            let (_, signals) = v.on_event(&g.event("gate-2", crossing(track, Direction::Out)));
+            signals.iter().map(|s| book.apply(s)).collect()
+        }
+        let raised = leave(&mut v, &mut book, &mut g, 1);
+        let [Outcome::Raised(first)] = raised.as_slice() else { panic!("{raised:?}") };
+        // Out again 5 minutes later (it came back in through a gate without a camera): an update.
+        g.advance(300);
+        assert!(matches!(leave(&mut v, &mut book, &mut g, 2).as_slice(), [Outcome::Updated(..)]));
+        book.act(&first.key, crate::incident::Action::Resolve, g.t).unwrap();
+        // Within the hour's cooldown after the resolve: nothing; after it: a new alert.
+        g.advance(1800);
+        assert_eq!(leave(&mut v, &mut book, &mut g, 3), vec![Outcome::Suppressed]);
+        g.advance(1801);
+        let again = leave(&mut v, &mut book, &mut g, 4);
+        assert!(matches!(again.as_slice(), [Outcome::Raised(a)] if a.alert_id != first.alert_id), "{again:?}");
     }
 
     #[test]

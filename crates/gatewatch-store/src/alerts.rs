@@ -396,20 +396,7 @@ impl Store {
 
     /// Which of these incident keys have an alert stored (open or closed).
     pub async fn alert_keys_stored(&self, keys: &[String]) -> Result<HashSet<String>, StoreError> {
-        let mut found = HashSet::new();
-        for chunk in keys.chunks(CHUNK) {
-            let stored: Vec<String> = on_pool!(self, pool => {
-                let mut q = QueryBuilder::new("SELECT DISTINCT alert_key FROM alerts WHERE alert_key IN (");
-                let mut list = q.separated(", ");
-                for k in chunk {
-                    list.push_bind(k.clone());
-                }
-                q.push(")");
-                q.build_query_scalar::<String>().fetch_all(pool).await?
-            });
-            found.extend(stored);
-        }
-        Ok(found)
+        self.present("SELECT DISTINCT alert_key FROM alerts WHERE alert_key IN (", keys).await
     }
 
     /// The newest history entry's number: where [`officer_actions_since`](Self::officer_actions_since)

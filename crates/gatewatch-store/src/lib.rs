@@ -170,18 +170,26 @@ impl Store {
 
     /// Which of these event ids are already stored (one query per `CHUNK` ids).
     pub async fn existing(&self, ids: &[uuid::Uuid]) -> Result<HashSet<uuid::Uuid>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        let found = self.present("SELECT event_id FROM events WHERE event_id IN (", &ids).await?;
+        Ok(found.iter().filter_map(|id| id.parse::<uuid::Uuid>().ok()).collect())
+    }
+
+    /// Which of `values` the query `select` (`SELECT column FROM table WHERE column IN (`, a
+    /// constant of this crate) finds, one query per `CHUNK` values, every value bound.
+    pub(crate) async fn present(&self, select: &'static str, values: &[String]) -> Result<HashSet<String>, StoreError> {
         let mut found = HashSet::new();
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in values.chunks(CHUNK) {
             let stored: Vec<String> = on_pool!(self, pool => {
-                let mut q = QueryBuilder::new("SELECT event_id FROM events WHERE event_id IN (");
+                let mut q = QueryBuilder::new(select);
                 let mut list = q.separated(", ");
-                for id in chunk {
-                    list.push_bind(id.to_string());
+                for v in chunk {
+                    list.push_bind(v.clone());
                 }
                 q.push(")");
                 q.build_query_scalar::<String>().fetch_all(pool).await?
             });
-            found.extend(stored.iter().filter_map(|id| id.parse::<uuid::Uuid>().ok()));
+            found.extend(stored);
         }
         Ok(found)
     }
