@@ -15,7 +15,7 @@
 //!   to their own median and spread first (light comes and goes) and the median cell
 //!   difference is taken (people and cars crossing change a minority of cells).
 //!
-//! The defaults were set on real footage (`tests/tamper.rs`): over any 5 s of vtest.avi and of
+//! The defaults were set on real footage (`tests/rules/tamper.rs`): over any 5 s of vtest.avi and of
 //! the three 16:9 development clips, contrast stayed above 0.86 of the reference, detail above
 //! 0.97 and the difference below 0.42; vtest.avi covered, blurred (Gaussian, sigma 3) and
 //! turned gave 0.0, 0.27 and 0.85.

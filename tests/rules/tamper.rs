@@ -164,7 +164,7 @@ async fn the_edge_reports_a_covered_camera_and_its_return() {
         .map(|(t, w, h, rgb)| if (15.0..25.0).contains(&t) { vec![12u8; (w * h * 3) as usize] } else { rgb });
     gatewatch_media::clip::write_mp4(&clip, w, h, 10, rgb).unwrap();
 
-    let mut edge = EdgeConfig::from_toml(include_str!("../deploy/demo-edge.toml")).unwrap();
+    let mut edge = EdgeConfig::from_toml(include_str!("../../deploy/demo-edge.toml")).unwrap();
     edge.vision = vision_config();
     edge.mqtt.port = free_port(); // no broker: events stay in the spool
     edge.spool = SpoolConfig { dir: dir.path().join("spool"), ..Default::default() };

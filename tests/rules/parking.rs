@@ -25,7 +25,7 @@ const W: u32 = 512;
 const H: u32 = 320;
 
 fn edge_config(clip: &std::path::Path, spool: &std::path::Path, port: u16) -> EdgeConfig {
-    let mut edge = EdgeConfig::from_toml(include_str!("../deploy/demo-edge.toml")).unwrap();
+    let mut edge = EdgeConfig::from_toml(include_str!("../../deploy/demo-edge.toml")).unwrap();
     edge.vision = vision_config();
     edge.plates.enabled = false;
     edge.mqtt.port = port;
