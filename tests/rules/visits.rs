@@ -69,9 +69,14 @@ async fn until(desk: &mut gatewatch_mqtt::MqttClient, what: &str, kind: AlertKin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn visits_pair_across_gates_raise_their_alerts_and_survive_a_restart() {
     let rules = RulesConfig {
-        overstay: vec![OverstayConfig { name: "overstay".into(), grace_s: 0.0 }],
-        exit_without_entry: vec![ExitWithoutEntryConfig { name: "no-entry".into(), cooldown_s: 3600.0 }],
-        unknown_inside: vec![UnknownInsideConfig { name: "stranger".into(), after_s: 3.0, window: None }],
+        overstay: vec![OverstayConfig { name: "overstay".into(), grace_s: 0.0, sites: vec![] }],
+        exit_without_entry: vec![ExitWithoutEntryConfig { name: "no-entry".into(), cooldown_s: 3600.0, sites: vec![] }],
+        unknown_inside: vec![UnknownInsideConfig {
+            name: "stranger".into(),
+            after_s: 3.0,
+            window: None,
+            sites: vec![],
+        }],
         ..Default::default()
     };
     let Centre { agg, mut desk, gate, cfg, _broker, _dir } = Centre::start(rules).await;

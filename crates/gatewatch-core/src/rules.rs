@@ -178,7 +178,8 @@ pub struct LoiteringConfig {
     /// Only alert when loitering begins inside this local time window, e.g. `22:00-06:00`.
     #[serde(default)]
     pub window: Option<String>,
-    /// Only these cameras (`site/edge/camera`); empty means every camera with the zone.
+    /// Only these compounds, gate boxes or cameras (`site`, `site/edge`, `site/edge/camera`);
+    /// empty means every camera with the zone.
     #[serde(default)]
     pub cameras: Vec<String>,
 }
@@ -215,7 +216,8 @@ pub struct WatchlistConfig {
 pub struct UnknownVehicleConfig {
     pub name: String,
     pub window: String,
-    /// Only these cameras (`site/edge/camera`); empty means all.
+    /// Only these compounds, gate boxes or cameras (`site`, `site/edge`, `site/edge/camera`);
+    /// empty means all.
     #[serde(default)]
     pub cameras: Vec<String>,
     /// Only reads whose vote had settled before the track ended (default true).
@@ -245,7 +247,8 @@ pub struct CameraOfflineConfig {
     /// How long a camera may be offline before it is an alert (default 60 s).
     #[serde(default = "default_offline_after")]
     pub after_s: f64,
-    /// Only these cameras (`site/edge/camera`); empty means all.
+    /// Only these compounds, gate boxes or cameras (`site`, `site/edge`, `site/edge/camera`);
+    /// empty means all.
     #[serde(default)]
     pub cameras: Vec<String>,
 }
@@ -274,7 +277,8 @@ pub struct StationaryRuleConfig {
     /// Only alert when the limit passes inside this local time window, e.g. `22:00-06:00`.
     #[serde(default)]
     pub window: Option<String>,
-    /// Only these cameras (`site/edge/camera`); empty means every camera with the zone.
+    /// Only these compounds, gate boxes or cameras (`site`, `site/edge`, `site/edge/camera`);
+    /// empty means every camera with the zone.
     #[serde(default)]
     pub cameras: Vec<String>,
 }
@@ -291,7 +295,8 @@ pub struct TamperingConfig {
     /// What counts; default all of `covered`, `blurred`, `moved`.
     #[serde(default = "all_tampering")]
     pub what: Vec<Tampering>,
-    /// Only these cameras (`site/edge/camera`); empty means all.
+    /// Only these compounds, gate boxes or cameras (`site`, `site/edge`, `site/edge/camera`);
+    /// empty means all.
     #[serde(default)]
     pub cameras: Vec<String>,
 }
@@ -538,6 +543,7 @@ impl RuleSet {
         for (i, l) in cfg.loitering.iter().enumerate() {
             let at = format!("rules.loitering[{i}] ({})", l.name);
             unique_name(&at, &l.name, &mut names, &mut errors);
+            check_places(&at, "cameras", &l.cameras, &mut errors);
             positive_secs(&at, "min_dwell_s", l.min_dwell_s, &mut errors);
             if l.classes.is_empty() {
                 errors.push(format!("{at}: classes is empty"));
@@ -562,6 +568,7 @@ impl RuleSet {
         for (i, u) in cfg.unknown_vehicle.iter().enumerate() {
             let at = format!("rules.unknown_vehicle[{i}] ({})", u.name);
             unique_name(&at, &u.name, &mut names, &mut errors);
+            check_places(&at, "cameras", &u.cameras, &mut errors);
             if !(0.0..=1.0).contains(&u.min_confidence) {
                 errors.push(format!("{at}: min_confidence must be within 0..1"));
             }
@@ -575,6 +582,7 @@ impl RuleSet {
         for (i, c) in cfg.camera_offline.iter().enumerate() {
             let at = format!("rules.camera_offline[{i}] ({})", c.name);
             unique_name(&at, &c.name, &mut names, &mut errors);
+            check_places(&at, "cameras", &c.cameras, &mut errors);
             let after = positive_secs(&at, "after_s", c.after_s, &mut errors);
             camera_offline.push(CameraOffline { cfg: c.clone(), after, down: HashMap::new() });
         }
@@ -582,6 +590,7 @@ impl RuleSet {
         for (i, r) in cfg.stationary.iter().enumerate() {
             let at = format!("rules.stationary[{i}] ({})", r.name);
             unique_name(&at, &r.name, &mut names, &mut errors);
+            check_places(&at, "cameras", &r.cameras, &mut errors);
             let min = positive_secs(&at, "min_parked_s", r.min_parked_s, &mut errors);
             if r.classes.is_empty() {
                 errors.push(format!("{at}: classes is empty"));
@@ -592,6 +601,7 @@ impl RuleSet {
         for (i, r) in cfg.tampering.iter().enumerate() {
             let at = format!("rules.tampering[{i}] ({})", r.name);
             unique_name(&at, &r.name, &mut names, &mut errors);
+            check_places(&at, "cameras", &r.cameras, &mut errors);
             if r.what.is_empty() {
                 errors.push(format!("{at}: what is empty"));
             }
@@ -696,6 +706,27 @@ fn plate_reads(read: &PlateRead) -> Vec<&str> {
     std::iter::once(read.plate.as_str()).chain(read.candidates.iter().map(String::as_str)).collect()
 }
 
+/// Whether a rule limited to `places` (compounds, gate boxes or cameras: `site`, `site/edge`,
+/// `site/edge/camera`; none: everywhere) looks at this event.
+pub(crate) fn watches(places: &[String], ev: &Event) -> bool {
+    places.is_empty()
+        || places.iter().any(|p| {
+            let mut parts = p.splitn(3, '/');
+            let (site, edge, camera) = (parts.next(), parts.next(), parts.next());
+            site == Some(ev.site.as_str()) && edge.is_none_or(|e| e == ev.edge) && camera.is_none_or(|c| c == ev.camera)
+        })
+}
+
+/// Check a rule's `cameras` list: each a `site`, `site/edge` or `site/edge/camera`.
+pub(crate) fn check_places(at: &str, field: &str, places: &[String], errors: &mut Vec<String>) {
+    for p in places {
+        let parts: Vec<&str> = p.split('/').collect();
+        if parts.len() > 3 || !parts.iter().all(|x| crate::topic::valid_id(x)) {
+            errors.push(format!("{at}: {field}: {p:?} is not a site, site/edge or site/edge/camera"));
+        }
+    }
+}
+
 fn camera_path(ev: &Event) -> String {
     format!("{}/{}/{}", ev.site, ev.edge, ev.camera)
 }
@@ -731,7 +762,7 @@ fn plate_alert(
 impl Loitering {
     fn on_event(&mut self, ev: &Event, tz: LocalTime, out: &mut Vec<Signal>) {
         let cam: CameraKey = (ev.site.clone(), ev.edge.clone(), ev.camera.clone());
-        if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&format!("{}/{}/{}", cam.0, cam.1, cam.2)) {
+        if !watches(&self.cfg.cameras, ev) {
             return;
         }
         let min = dwell(self.cfg.min_dwell_s);
@@ -837,7 +868,7 @@ impl CameraOffline {
 
     fn on_event(&mut self, ev: &Event, out: &mut Vec<Signal>) {
         let cam: CameraKey = (ev.site.clone(), ev.edge.clone(), ev.camera.clone());
-        if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&camera_path(ev)) {
+        if !watches(&self.cfg.cameras, ev) {
             return;
         }
         let back = match &ev.body {
@@ -916,7 +947,7 @@ impl Stationary {
 
     fn on_event(&mut self, ev: &Event, tz: LocalTime, out: &mut Vec<Signal>) {
         let cam: CameraKey = (ev.site.clone(), ev.edge.clone(), ev.camera.clone());
-        if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&camera_path(ev)) {
+        if !watches(&self.cfg.cameras, ev) {
             return;
         }
         let now = ev.captured_at;
@@ -1006,7 +1037,7 @@ impl Stationary {
 /// by the `camera_view_restored` of the same start.
 fn tampering(rule: &TamperingConfig, ev: &Event, out: &mut Vec<Signal>) {
     let cam = camera_path(ev);
-    if !rule.cameras.is_empty() && !rule.cameras.contains(&cam) {
+    if !watches(&rule.cameras, ev) {
         return;
     }
     let key = |since: &DateTime<Utc>| format!("tampering:{}:{cam}:{}", rule.name, since.timestamp_millis());
@@ -1056,7 +1087,7 @@ impl UnknownVehicle {
     /// The incident is the plate at this site.
     fn on_plate(&self, ev: &Event, read: &PlateRead, lists: &Registry, tz: LocalTime, out: &mut Vec<Signal>) {
         let cam = camera_path(ev);
-        if !self.cfg.cameras.is_empty() && !self.cfg.cameras.contains(&cam) {
+        if !watches(&self.cfg.cameras, ev) {
             return;
         }
         if !self.cfg.trusts(read) {
@@ -1613,6 +1644,36 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(Rules::new(&bad).unwrap_err().len(), 1);
+    }
+
+    #[test]
+    fn a_rule_can_watch_a_compound_a_gate_box_or_one_camera() {
+        let mut clock = Clock::at("2026-12-01T12:00:00Z");
+        let ev = clock.event(tick()); // north/gate-1/cam1
+        let places = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(watches(&[], &ev), "no places: everywhere");
+        for yes in [&["north"][..], &["north/gate-1"], &["north/gate-1/cam1"], &["south", "north"]] {
+            assert!(watches(&places(yes), &ev), "{yes:?}");
+        }
+        for no in [&["south"][..], &["north/gate-2"], &["north/gate-1/cam2"], &["nor"], &["north/gate-1/cam1/x"]] {
+            assert!(!watches(&places(no), &ev), "{no:?}");
+        }
+        let mut errors = vec![];
+        check_places("r", "cameras", &places(&["north", "north/gate 1", "a/b/c/d", ""]), &mut errors);
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        // A gated compound's night rule leaves the open compounds alone.
+        let mut gated = Rules::new(&RulesConfig {
+            unknown_vehicle: vec![UnknownVehicleConfig {
+                cameras: vec!["north".into()],
+                ..UnknownVehicleConfig::new("night", "00:00-23:59")
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+        let mut south = clock.event(plate(1, "粤Z99999", &[]));
+        south.site = "south".into();
+        assert!(gated.on(&south).is_empty());
+        assert_eq!(gated.on(&clock.event(plate(2, "粤Z99999", &[]))).len(), 1);
     }
 
     #[test]

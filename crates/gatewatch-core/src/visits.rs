@@ -66,6 +66,9 @@ pub struct OverstayConfig {
     pub name: String,
     #[serde(default)]
     pub grace_s: f64,
+    /// Only these compounds (site ids); empty means all.
+    #[serde(default)]
+    pub sites: Vec<String>,
 }
 
 /// A vehicle leaving a compound with no entry seen. The incident is the plate at this site.
@@ -75,6 +78,9 @@ pub struct ExitWithoutEntryConfig {
     /// After an officer closes the alert, the same plate at the same site waits this long.
     #[serde(default = "default_exit_cooldown")]
     pub cooldown_s: f64,
+    /// Only these compounds (site ids); empty means all.
+    #[serde(default)]
+    pub sites: Vec<String>,
 }
 
 fn default_exit_cooldown() -> f64 {
@@ -90,6 +96,9 @@ pub struct UnknownInsideConfig {
     /// Only when the limit passes inside this local time window, e.g. `22:00-06:00`.
     #[serde(default)]
     pub window: Option<String>,
+    /// Only these compounds (site ids); empty means all.
+    #[serde(default)]
+    pub sites: Vec<String>,
 }
 
 /// What a passage did to the visits, for the store.
@@ -202,18 +211,21 @@ impl Visits {
         for (i, r) in cfg.overstay.iter().enumerate() {
             let at = format!("rules.overstay[{i}] ({})", r.name);
             unique_name(&at, &r.name, &mut names, &mut errors);
+            check_sites(&at, &r.sites, &mut errors);
             overstay.push((r.clone(), up_to_a_year(&at, "grace_s", r.grace_s, &mut errors)));
         }
         let mut exit_without_entry = Vec::new();
         for (i, r) in cfg.exit_without_entry.iter().enumerate() {
             let at = format!("rules.exit_without_entry[{i}] ({})", r.name);
             unique_name(&at, &r.name, &mut names, &mut errors);
+            check_sites(&at, &r.sites, &mut errors);
             exit_without_entry.push((r.clone(), up_to_a_year(&at, "cooldown_s", r.cooldown_s, &mut errors)));
         }
         let mut unknown_inside = Vec::new();
         for (i, r) in cfg.unknown_inside.iter().enumerate() {
             let at = format!("rules.unknown_inside[{i}] ({})", r.name);
             unique_name(&at, &r.name, &mut names, &mut errors);
+            check_sites(&at, &r.sites, &mut errors);
             let after = positive_secs(&at, "after_s", r.after_s, &mut errors);
             let window = optional_window(&at, r.window.as_deref(), &mut errors);
             unknown_inside.push((r.clone(), after, window));
@@ -431,7 +443,7 @@ impl Visits {
                     at,
                     camera: camera.clone(),
                 });
-                for (r, cooldown) in &self.exit_without_entry {
+                for (r, cooldown) in self.exit_without_entry.iter().filter(|(r, _)| for_site(&r.sites, &site)) {
                     let alert = visit_alert(
                         ev,
                         AlertKind::ExitWithoutEntry,
@@ -462,7 +474,7 @@ impl Visits {
                     continue;
                 }
                 for (r, grace) in &self.overstay {
-                    if v.alerted.contains(&r.name) {
+                    if v.alerted.contains(&r.name) || !for_site(&r.sites, site) {
                         continue;
                     }
                     // The pass it came in on: valid at the entry, over now (and the grace).
@@ -496,7 +508,7 @@ impl Visits {
                 }
                 for (r, after, window) in &self.unknown_inside {
                     let due = v.at.checked_add_signed(*after).unwrap_or_else(latest);
-                    if v.alerted.contains(&r.name) || now < due {
+                    if v.alerted.contains(&r.name) || now < due || !for_site(&r.sites, site) {
                         continue;
                     }
                     v.alerted.insert(r.name.clone());
@@ -521,6 +533,16 @@ impl Visits {
         }
         out
     }
+}
+
+fn check_sites(at: &str, sites: &[String], errors: &mut Vec<String>) {
+    for site in sites.iter().filter(|s| !crate::topic::valid_id(s)) {
+        errors.push(format!("{at}: sites: {site:?} is not a site id"));
+    }
+}
+
+fn for_site(sites: &[String], site: &str) -> bool {
+    sites.is_empty() || sites.iter().any(|s| s == site)
 }
 
 fn visit_key(kind: &str, rule: &str, site: &str, plate: &str, entered: DateTime<Utc>) -> String {
@@ -625,9 +647,18 @@ mod tests {
     fn all_rules() -> RulesConfig {
         RulesConfig {
             timezone: Some("Asia/Shanghai".into()),
-            overstay: vec![OverstayConfig { name: "overstay".into(), grace_s: 600.0 }],
-            exit_without_entry: vec![ExitWithoutEntryConfig { name: "no-entry".into(), cooldown_s: 3600.0 }],
-            unknown_inside: vec![UnknownInsideConfig { name: "stranger".into(), after_s: 1800.0, window: None }],
+            overstay: vec![OverstayConfig { name: "overstay".into(), grace_s: 600.0, sites: vec![] }],
+            exit_without_entry: vec![ExitWithoutEntryConfig {
+                name: "no-entry".into(),
+                cooldown_s: 3600.0,
+                sites: vec![],
+            }],
+            unknown_inside: vec![UnknownInsideConfig {
+                name: "stranger".into(),
+                after_s: 1800.0,
+                window: None,
+                sites: vec![],
+            }],
             ..Default::default()
         }
     }
@@ -775,6 +806,37 @@ mod tests {
     }
 
     #[test]
+    fn visit_rules_can_be_for_some_compounds_only() {
+        let mut v = visits(RulesConfig {
+            exit_without_entry: vec![ExitWithoutEntryConfig {
+                name: "no-entry".into(),
+                cooldown_s: 0.0,
+                sites: vec!["north".into()],
+            }],
+            ..Default::default()
+        });
+        let mut g = Gate::at("2026-12-01T09:00:00Z");
+        let mut leave = |site: &str, track| {
+            let mut r = g.event("gate-2", read(track, "沪B22222", 0.9));
+            let mut c = g.event("gate-2", crossing(track, Direction::Out));
+            r.site = site.into();
+            c.site = site.into();
+            v.on_event(&r);
+            v.on_event(&c)
+        };
+        let (changes, signals) = leave("south", 1);
+        assert_eq!((changes.len(), signals.len()), (1, 0), "an exit-only visit at south, no alert");
+        assert_eq!(leave("north", 2).1.len(), 1);
+        assert!(
+            Visits::new(&RulesConfig {
+                overstay: vec![OverstayConfig { name: "o".into(), grace_s: 0.0, sites: vec!["no rth".into()] }],
+                ..Default::default()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
     fn entering_again_without_an_exit_supersedes_the_first_visit() {
         let mut v = visits(RulesConfig::default());
         let mut g = Gate::at("2026-12-01T09:00:00Z");
@@ -845,6 +907,7 @@ mod tests {
                 name: "night".into(),
                 after_s: 1800.0,
                 window: Some("22:00-06:00".into()),
+                sites: vec![],
             }],
             ..Default::default()
         });

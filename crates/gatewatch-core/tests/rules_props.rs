@@ -71,12 +71,13 @@ fn visit_rules() -> RulesConfig {
     use gatewatch_core::visits::{ExitWithoutEntryConfig, OverstayConfig, UnknownInsideConfig, VisitsConfig};
     RulesConfig {
         visits: VisitsConfig { min_confidence: 0.0, require_valid: false, ..Default::default() },
-        overstay: vec![OverstayConfig { name: "overstay".into(), grace_s: MAX_DWELL_S }],
-        exit_without_entry: vec![ExitWithoutEntryConfig { name: "no-entry".into(), cooldown_s: 0.0 }],
+        overstay: vec![OverstayConfig { name: "overstay".into(), grace_s: MAX_DWELL_S, sites: vec![] }],
+        exit_without_entry: vec![ExitWithoutEntryConfig { name: "no-entry".into(), cooldown_s: 0.0, sites: vec![] }],
         unknown_inside: vec![UnknownInsideConfig {
             name: "stranger".into(),
             after_s: 60.0,
             window: Some("22:00-06:00".into()),
+            sites: vec![],
         }],
         ..Default::default()
     }

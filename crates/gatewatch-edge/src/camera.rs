@@ -579,9 +579,15 @@ impl CameraWorker {
         match watch.tamper.observe(sig, t) {
             Some(TamperChange::Tampered { what, since, score }) => {
                 tracing::warn!(camera = %self.camera.id, what = what.as_str(), score, "camera view tampered with");
-                let snapshot = snapshot::encode(frame.width, frame.height, frame.rgb.clone(), &self.snapshot)
-                    .map_err(|e| tracing::warn!(camera = %self.camera.id, error = %e, "no picture of the view"))
-                    .ok()
+                // A picture of the view, unless pictures are off (`[snapshot] enabled = false`).
+                let snapshot = self
+                    .snapshot
+                    .enabled
+                    .then(|| snapshot::encode(frame.width, frame.height, frame.rgb.clone(), &self.snapshot))
+                    .and_then(|r| {
+                        r.map_err(|e| tracing::warn!(camera = %self.camera.id, error = %e, "no picture of the view"))
+                            .ok()
+                    })
                     .map(|(w, h, jpeg)| Snapshot::jpeg(w, h, &jpeg));
                 self.emit(at, EventBody::CameraTampered { what, since: time(since), score, snapshot });
             }
