@@ -14,12 +14,13 @@ use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use gatewatch_core::detection::{Detection, ObjectClass};
 use gatewatch_core::event::{Event, EventBody, SCHEMA_V1};
+use gatewatch_core::fit::{Fit, Resize};
 use gatewatch_core::geometry::BBox;
 use gatewatch_core::nanodet::{self, DecodeParams, Level};
 use gatewatch_core::registry::Registry;
 use gatewatch_core::rules::{LoiteringConfig, RuleSet, RulesConfig};
 use gatewatch_core::tracker::{Tracker, TrackerConfig};
-use gatewatch_vision::preprocess::{NANODET, rgb_to_bgr_planar};
+use gatewatch_vision::preprocess::{NANODET, fit_to_bgr_planar, rgb_to_bgr_planar};
 
 /// A deterministic pseudo-random sequence (no dependency, same numbers every run).
 struct Lcg(u64);
@@ -38,6 +39,15 @@ fn preprocess(c: &mut Criterion) {
     c.bench_function("preprocess 768x576 -> 416x416 BGR planar", |b| {
         b.iter(|| rgb_to_bgr_planar(black_box(&src), w, h, 416, 416, &NANODET, &mut out))
     });
+    // A 16:9 camera: stretched (the baseline) and letterboxed, in the same run.
+    let (w, h) = (1920usize, 1080usize);
+    let src: Vec<u8> = (0..w * h * 3).map(|_| (rng.next() * 255.0) as u8).collect();
+    for mode in [Resize::Stretch, Resize::Letterbox] {
+        let fit = Fit::new(mode, w as u32, h as u32, 416, 416);
+        c.bench_function(&format!("preprocess 1920x1080 -> 416x416 {}", mode.as_str()), |b| {
+            b.iter(|| fit_to_bgr_planar(black_box(&src), &fit, 416, 416, &NANODET, &mut out))
+        });
+    }
 }
 
 fn motion(c: &mut Criterion) {
@@ -64,8 +74,9 @@ fn decode(c: &mut Criterion) {
         })
         .collect();
     let lv: Vec<Level> = levels.iter().map(|(s, sc, bx)| Level { stride: *s, scores: sc, boxes: bx }).collect();
+    let fit = Fit::new(Resize::Letterbox, 768, 576, 416, 416);
     c.bench_function("nanodet decode + NMS (3 levels, 3549 cells)", |b| {
-        b.iter(|| nanodet::decode(black_box(&lv), &p, 768.0 / 416.0, 576.0 / 416.0).unwrap())
+        b.iter(|| nanodet::decode(black_box(&lv), &p, &fit).unwrap())
     });
 }
 

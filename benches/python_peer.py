@@ -2,7 +2,7 @@
 """The peers gatewatch is measured against: what one would write in Python without it.
 
 Both use OpenCV to decode the clip (cv2.VideoCapture) and onnxruntime to run the model with the
-same pre/post-processing as gatewatch (resize, mean/std, GFL decode, per-class NMS; see
+same pre/post-processing as gatewatch (letterbox, mean/std, GFL decode, NMS per class group; see
 tests/fixtures/make_nanodet_reference.py). They differ in layout:
 
 - ``simple``: one session with all the threads, decoding and detecting in turn, onnxruntime's

@@ -1,11 +1,14 @@
 //! The real clip through the real model: the Rust pipeline (GStreamer decode, Rust
-//! preprocessing, ort, Rust GFL decoder) finds the objects an independent Python onnxruntime
-//! + OpenCV reference found (tests/fixtures/make_nanodet_reference.py), box for box.
+//! preprocessing, ort, Rust GFL decoder) finds the objects an independent Python reference
+//! (onnxruntime and OpenCV, tests/fixtures/make_nanodet_reference.py) found, box for box, with
+//! the frame letterboxed (the default) and stretched, on vtest.avi's 4:3 frames and on a 16:9
+//! crop of them (the shape of real gate cameras).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gatewatch_core::detection::Detection;
+use gatewatch_core::fit::Resize;
 use gatewatch_media::{FrameSource, Pulled, SourceOptions};
 use gatewatch_systests::{asset, vision_config};
 use gatewatch_vision::Detector;
@@ -14,7 +17,9 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 struct Reference {
     clip_sha256: String,
-    frames: BTreeMap<String, Vec<RefDet>>,
+    crop16x9_rows: [usize; 2],
+    /// mode → view (`full`, `crop16x9`) → frame index → detections.
+    modes: BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<RefDet>>>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -32,47 +37,79 @@ fn iou(a: [f32; 4], d: &Detection) -> f32 {
 /// either side of it through float rounding differences in resizing.
 const CLEAR: f32 = 0.45;
 
+/// Frames `wanted` of vtest.avi, decoded by the product's GStreamer source.
+fn frames(wanted: &[u64]) -> BTreeMap<u64, gatewatch_core::frame::Frame> {
+    let last = *wanted.iter().max().unwrap();
+    let clip = asset("media/vtest.avi");
+    let mut source = FrameSource::open("ref", clip.to_str().unwrap(), &SourceOptions { realtime: false }).unwrap();
+    let mut out = BTreeMap::new();
+    let mut index = 0u64;
+    while index <= last {
+        match source.next(Duration::from_secs(10)).unwrap() {
+            Pulled::Frame(f) if wanted.contains(&index) => {
+                out.insert(index, f);
+                index += 1;
+            }
+            Pulled::Frame(_) => index += 1,
+            Pulled::Timeout => continue,
+            Pulled::Eos => panic!("clip ended at frame {index}"),
+        }
+    }
+    out
+}
+
+/// Our detections agree with the reference's both ways; returns the confident people.
+fn agree(what: &str, ours: &[Detection], refs: &[RefDet]) -> usize {
+    let mut people = 0;
+    for r in refs.iter().filter(|r| r.score >= CLEAR) {
+        let (best, score) = ours
+            .iter()
+            .filter(|d| d.class.as_str() == r.class)
+            .map(|d| (iou(r.bbox, d), d.score))
+            .fold((0.0, 0.0), |a, b| if b.0 > a.0 { b } else { a });
+        assert!(best >= 0.9, "{what}: reference {r:?} best IoU {best:.3} among {ours:#?}");
+        assert!((score - r.score).abs() < 0.03, "{what}: score {score} vs reference {r:?}");
+        people += (r.class == "person") as usize;
+    }
+    for d in ours.iter().filter(|d| d.score >= CLEAR) {
+        let best = refs.iter().filter(|r| r.class == d.class.as_str()).map(|r| iou(r.bbox, d)).fold(0.0, f32::max);
+        assert!(best >= 0.9, "{what}: we found {d:?} that the reference did not (best IoU {best:.3})");
+    }
+    people
+}
+
 #[test]
 fn rust_detector_matches_python_reference_on_vtest() {
     let reference: Reference =
         serde_json::from_str(include_str!("fixtures/nanodet_vtest_reference.json")).expect("fixture parses");
     assert_eq!(reference.clip_sha256, "45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf");
-    let wanted: BTreeMap<u64, &Vec<RefDet>> = reference.frames.iter().map(|(k, v)| (k.parse().unwrap(), v)).collect();
-    let last = *wanted.keys().last().unwrap();
-
-    let mut detector = Detector::new(&vision_config()).expect("detector loads");
-    let clip = asset("media/vtest.avi");
-    let mut source = FrameSource::open("ref", clip.to_str().unwrap(), &SourceOptions { realtime: false }).unwrap();
-    let mut index = 0u64;
-    let mut checked = 0;
-    let mut people = 0;
-    while index <= last {
-        let frame = match source.next(Duration::from_secs(10)).unwrap() {
-            Pulled::Frame(f) => f,
-            Pulled::Timeout => continue,
-            Pulled::Eos => panic!("clip ended at frame {index}"),
-        };
-        if let Some(refs) = wanted.get(&index) {
-            let ours = detector.detect(&frame.rgb, frame.width, frame.height).unwrap();
-            for r in refs.iter().filter(|r| r.score >= CLEAR) {
-                let (best, score) = ours
-                    .iter()
-                    .filter(|d| d.class.as_str() == r.class)
-                    .map(|d| (iou(r.bbox, d), d.score))
-                    .fold((0.0, 0.0), |a, b| if b.0 > a.0 { b } else { a });
-                assert!(best >= 0.9, "frame {index}: reference {r:?} best IoU {best:.3} among {ours:#?}");
-                assert!((score - r.score).abs() < 0.03, "frame {index}: score {score} vs reference {r:?}");
-                people += (r.class == "person") as usize;
+    let wanted: Vec<u64> = reference.modes["letterbox"]["full"].keys().map(|k| k.parse().unwrap()).collect();
+    let frames = frames(&wanted);
+    let [top, bottom] = reference.crop16x9_rows;
+    let mut people = BTreeMap::new();
+    for mode in [Resize::Letterbox, Resize::Stretch] {
+        let mut cfg = vision_config();
+        cfg.resize = mode;
+        let mut detector = Detector::new(&cfg).expect("detector loads");
+        for (view, by_frame) in &reference.modes[mode.as_str()] {
+            assert_eq!(by_frame.len(), wanted.len(), "{view}");
+            for (index, refs) in by_frame {
+                let f = &frames[&index.parse().unwrap()];
+                let ours = match view.as_str() {
+                    "full" => detector.detect(&f.rgb, f.width, f.height).unwrap(),
+                    "crop16x9" => {
+                        let row = f.width as usize * 3;
+                        let crop = &f.rgb[top * row..bottom * row];
+                        detector.detect(crop, f.width, (bottom - top) as u32).unwrap()
+                    }
+                    other => panic!("unknown view {other}"),
+                };
+                let found = agree(&format!("{} {view} frame {index}", mode.as_str()), &ours, refs);
+                *people.entry((mode.as_str(), view.clone())).or_insert(0) += found;
             }
-            for d in ours.iter().filter(|d| d.score >= CLEAR) {
-                let best =
-                    refs.iter().filter(|r| r.class == d.class.as_str()).map(|r| iou(r.bbox, d)).fold(0.0, f32::max);
-                assert!(best >= 0.9, "frame {index}: we found {d:?} that the reference did not (best IoU {best:.3})");
-            }
-            checked += 1;
         }
-        index += 1;
     }
-    assert_eq!(checked, wanted.len());
-    assert!(people >= 15, "only {people} confident people in {checked} frames: the fixture or model changed");
+    println!("confident people (score >= {CLEAR}) in {} frames: {people:?}", wanted.len());
+    assert_eq!(people.len(), 4, "both modes, both views: {people:?}");
+    assert!(people.values().all(|&n| n >= 15), "too few confident people: the fixture or model changed: {people:?}");
 }

@@ -140,6 +140,9 @@ pub enum FsyncPolicy {
 pub struct VisionConfig {
     /// NanoDet-m 416 ONNX model (made by `deploy/setup.sh`).
     pub model: PathBuf,
+    /// How a frame is fitted into the model's square input: `letterbox` (aspect kept, the
+    /// default) or `stretch` (for models trained on stretched frames).
+    pub resize: crate::fit::Resize,
     /// ONNX Runtime shared library; `ORT_DYLIB_PATH` wins when set.
     pub onnxruntime: PathBuf,
     pub score_threshold: f32,
@@ -157,6 +160,7 @@ impl Default for VisionConfig {
     fn default() -> Self {
         Self {
             model: "models/nanodet-m-416.onnx".into(),
+            resize: crate::fit::Resize::Letterbox,
             onnxruntime: "models/onnxruntime/libonnxruntime.so".into(),
             score_threshold: 0.35,
             iou_threshold: 0.6,

@@ -64,6 +64,16 @@ impl ObjectClass {
     pub fn is_vehicle(self) -> bool {
         !matches!(self, Self::Person | Self::Bicycle)
     }
+
+    /// Classes that suppress each other in NMS: people, bicycles, and the vehicles together
+    /// (one van scores as car and as truck; a rider and the bicycle are two objects).
+    pub fn nms_group(self) -> u8 {
+        match self {
+            Self::Person => 0,
+            Self::Bicycle => 1,
+            _ => 2,
+        }
+    }
 }
 
 impl std::fmt::Display for ObjectClass {
@@ -90,13 +100,15 @@ pub struct Detection {
     pub class: ObjectClass,
 }
 
-/// Per-class greedy non-maximum suppression: keeps the highest-scoring box of every cluster
-/// whose members overlap it by more than `iou_threshold`. Output is sorted by score, descending.
+/// Greedy non-maximum suppression per class group ([`ObjectClass::nms_group`]): keeps the
+/// highest-scoring box of every cluster whose members overlap it by more than `iou_threshold`,
+/// so a van seen as both car and truck is one vehicle. Output is sorted by score, descending.
 pub fn nms(mut dets: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Detection> = Vec::with_capacity(dets.len());
     for d in dets {
-        let suppressed = kept.iter().any(|k| k.class == d.class && k.bbox.iou(&d.bbox) > iou_threshold);
+        let suppressed =
+            kept.iter().any(|k| k.class.nms_group() == d.class.nms_group() && k.bbox.iou(&d.bbox) > iou_threshold);
         if !suppressed {
             kept.push(d);
         }
@@ -193,7 +205,9 @@ mod tests {
             vec![
                 det(0.0, 0.5, ObjectClass::Person),
                 det(1.0, 0.9, ObjectClass::Person),
-                det(1.0, 0.8, ObjectClass::Car), // other class: kept despite overlap
+                det(1.0, 0.8, ObjectClass::Car),     // other class: kept despite overlap
+                det(1.0, 0.7, ObjectClass::Bicycle), // the person's bicycle: kept
+                det(0.5, 0.6, ObjectClass::Truck),   // the same vehicle as the car: one vehicle
                 det(50.0, 0.3, ObjectClass::Person),
             ],
             0.5,
@@ -201,7 +215,12 @@ mod tests {
         let summary: Vec<_> = out.iter().map(|d| (d.bbox.x1, d.score, d.class)).collect();
         assert_eq!(
             summary,
-            vec![(1.0, 0.9, ObjectClass::Person), (1.0, 0.8, ObjectClass::Car), (50.0, 0.3, ObjectClass::Person)]
+            vec![
+                (1.0, 0.9, ObjectClass::Person),
+                (1.0, 0.8, ObjectClass::Car),
+                (1.0, 0.7, ObjectClass::Bicycle),
+                (50.0, 0.3, ObjectClass::Person)
+            ]
         );
     }
 

@@ -9,6 +9,7 @@ pub mod ctc;
 pub mod delivery;
 pub mod detection;
 pub mod event;
+pub mod fit;
 pub mod frame;
 pub mod geometry;
 pub mod incident;

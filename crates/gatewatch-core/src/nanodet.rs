@@ -8,6 +8,7 @@
 use thiserror::Error;
 
 use crate::detection::{Detection, ObjectClass, nms};
+use crate::fit::Fit;
 use crate::geometry::BBox;
 
 /// The tensors of one stride level, as flat row-major slices.
@@ -54,14 +55,9 @@ pub enum DecodeError {
     Stride(u32, u32),
 }
 
-/// Decode all levels, keep gatewatch's classes, apply per-class NMS and map boxes from model
-/// input pixels to frame pixels with `(scale_x, scale_y)`.
-pub fn decode(
-    levels: &[Level<'_>],
-    p: &DecodeParams,
-    scale_x: f32,
-    scale_y: f32,
-) -> Result<Vec<Detection>, DecodeError> {
+/// Decode all levels, keep gatewatch's classes, apply NMS per class group and map boxes from model
+/// input pixels to frame pixels by `fit` (where the frame lies in the input).
+pub fn decode(levels: &[Level<'_>], p: &DecodeParams, fit: &Fit) -> Result<Vec<Detection>, DecodeError> {
     let mut candidates = Vec::new();
     let mut dist = vec![0f32; p.bins];
     for level in levels {
@@ -86,9 +82,7 @@ pub fn decode(
             for (s, out) in side.iter_mut().enumerate() {
                 *out = expected_bin(&reg[s * p.bins..(s + 1) * p.bins], &mut dist) * stride;
             }
-            let bbox = BBox::new(px - side[0], py - side[1], px + side[2], py + side[3])
-                .clamp_to(p.input_size as f32, p.input_size as f32)
-                .scale(scale_x, scale_y);
+            let bbox = fit.to_frame(BBox::new(px - side[0], py - side[1], px + side[2], py + side[3]));
             candidates.push(Detection { bbox, score, class });
         }
     }
@@ -125,12 +119,18 @@ fn expected_bin(logits: &[f32], scratch: &mut [f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fit::Resize;
 
     /// A level with every score 0 and every distribution peaked at bin 0.
     fn empty_level(stride: u32, p: &DecodeParams) -> (Vec<f32>, Vec<f32>) {
         let grid = (p.input_size / stride) as usize;
         let cells = grid * grid;
         (vec![0.0; cells * p.num_classes], vec![0.0; cells * 4 * p.bins])
+    }
+
+    /// A frame the size of the input.
+    fn same(side: u32) -> Fit {
+        Fit::new(Resize::Stretch, side, side, side as usize, side as usize)
     }
 
     fn peak(bins: usize, at: usize) -> Vec<f32> {
@@ -148,7 +148,9 @@ mod tests {
             let off = cell * 44 + s * 11;
             boxes[off..off + 11].copy_from_slice(&peak(11, d));
         }
-        let dets = decode(&[Level { stride: 8, scores: &scores, boxes: &boxes }], &p, 2.0, 1.0).unwrap();
+        // A 128 x 64 frame stretched into the 64 x 64 input: x scaled by 2.
+        let fit = Fit::new(Resize::Stretch, 128, 64, 64, 64);
+        let dets = decode(&[Level { stride: 8, scores: &scores, boxes: &boxes }], &p, &fit).unwrap();
         assert_eq!(dets.len(), 1);
         let d = dets[0];
         assert_eq!(d.class, ObjectClass::Person);
@@ -159,21 +161,43 @@ mod tests {
     }
 
     #[test]
+    fn letterboxed_boxes_come_back_to_the_frame_without_the_band() {
+        let p = DecodeParams { input_size: 64, ..Default::default() };
+        let (mut scores, mut boxes) = empty_level(8, &p);
+        // A 128 x 64 frame letterboxed: 64 x 32 at y = 16. Cell row 3, col 2 (point 16, 24),
+        // sides 1 stride: the input box 8..24 x 16..32 is the frame box 16..48 x 0..32.
+        let fit = Fit::new(Resize::Letterbox, 128, 64, 64, 64);
+        assert_eq!((fit.y, fit.height), (16, 32));
+        let cell = 3 * 8 + 2;
+        scores[cell * 80 + 2] = 0.8; // car
+        for s in 0..4 {
+            let off = cell * 44 + s * 11;
+            boxes[off..off + 11].copy_from_slice(&peak(11, 1));
+        }
+        let dets = decode(&[Level { stride: 8, scores: &scores, boxes: &boxes }], &p, &fit).unwrap();
+        let b = dets[0].bbox;
+        assert_eq!(dets[0].class, ObjectClass::Car);
+        for (got, want) in [(b.x1, 16.0), (b.y1, 0.0), (b.x2, 48.0), (b.y2, 32.0)] {
+            assert!((got - want).abs() < 1e-3, "{b:?}");
+        }
+    }
+
+    #[test]
     fn classes_we_do_not_keep_and_low_scores_are_dropped() {
         let p = DecodeParams { input_size: 32, ..Default::default() };
         let (mut scores, boxes) = empty_level(8, &p);
         scores[4] = 0.99; // airplane in cell 0
         scores[80 + 2] = 0.1; // weak car in cell 1
-        let dets = decode(&[Level { stride: 8, scores: &scores, boxes: &boxes }], &p, 1.0, 1.0).unwrap();
+        let dets = decode(&[Level { stride: 8, scores: &scores, boxes: &boxes }], &p, &same(32)).unwrap();
         assert!(dets.is_empty(), "{dets:?}");
     }
 
     #[test]
     fn wrong_tensor_lengths_are_errors_not_panics() {
         let p = DecodeParams { input_size: 32, ..Default::default() };
-        let err = decode(&[Level { stride: 8, scores: &[0.0; 10], boxes: &[] }], &p, 1.0, 1.0).unwrap_err();
+        let err = decode(&[Level { stride: 8, scores: &[0.0; 10], boxes: &[] }], &p, &same(32)).unwrap_err();
         assert!(matches!(err, DecodeError::Shape { what: "scores", .. }));
-        let err = decode(&[Level { stride: 7, scores: &[], boxes: &[] }], &p, 1.0, 1.0).unwrap_err();
+        let err = decode(&[Level { stride: 7, scores: &[], boxes: &[] }], &p, &same(32)).unwrap_err();
         assert_eq!(err, DecodeError::Stride(7, 32));
     }
 }

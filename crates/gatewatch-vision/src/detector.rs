@@ -1,6 +1,7 @@
 //! NanoDet-m person and vehicle detection with ONNX Runtime.
 //!
-//! frame (RGB, any size) → resize to 416x416, BGR, normalised (`preprocess`) → ort session →
+//! frame (RGB, any size) → fitted into 416x416 (letterboxed by default, or stretched), BGR,
+//! normalised (`preprocess`) → ort session →
 //! six output tensors, matched to strides by shape → `gatewatch_core::nanodet::decode` → boxes
 //! in frame pixels. Output names vary between conversions, so nothing depends on them.
 
@@ -9,13 +10,14 @@ use std::time::{Duration, Instant};
 
 pub use gatewatch_core::config::VisionConfig as DetectorConfig;
 use gatewatch_core::detection::Detection;
+use gatewatch_core::fit::{Fit, Resize};
 use gatewatch_core::nanodet::{self, DecodeParams, Level};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
 
 use crate::VisionError;
-use crate::preprocess::{NANODET, rgb_to_bgr_planar};
+use crate::preprocess::{NANODET, fit_to_bgr_planar};
 
 const INPUT: usize = 416;
 const STRIDES: [u32; 3] = [8, 16, 32];
@@ -23,6 +25,7 @@ const STRIDES: [u32; 3] = [8, 16, 32];
 pub struct Detector {
     session: Session,
     params: DecodeParams,
+    resize: Resize,
     input: Vec<f32>,
     timings: Timings,
 }
@@ -80,8 +83,20 @@ impl Detector {
             iou_threshold: cfg.iou_threshold,
             ..Default::default()
         };
-        tracing::info!(model = %model.display(), threads = cfg.intra_threads, workers = cfg.workers, "detector loaded");
-        Ok(Self { session, params, input: vec![0.0; 3 * INPUT * INPUT], timings: Timings::default() })
+        tracing::info!(
+            model = %model.display(),
+            resize = cfg.resize.as_str(),
+            threads = cfg.intra_threads,
+            workers = cfg.workers,
+            "detector loaded"
+        );
+        Ok(Self {
+            session,
+            params,
+            resize: cfg.resize,
+            input: vec![0.0; 3 * INPUT * INPUT],
+            timings: Timings::default(),
+        })
     }
 
     /// Detect people and vehicles in a packed RGB picture.
@@ -91,10 +106,11 @@ impl Detector {
             return Err(VisionError::BadFrame { width, height, len: rgb.len() });
         }
         let start = Instant::now();
-        rgb_to_bgr_planar(rgb, w, h, INPUT, INPUT, &NANODET, &mut self.input);
+        let fit = Fit::new(self.resize, width, height, INPUT, INPUT);
+        fit_to_bgr_planar(rgb, &fit, INPUT, INPUT, &NANODET, &mut self.input);
         self.timings.preprocess += start.elapsed();
         self.timings.calls += 1;
-        self.infer(width as f32 / INPUT as f32, height as f32 / INPUT as f32)
+        self.infer(&fit)
     }
 
     /// Time spent so far, by stage.
@@ -102,8 +118,8 @@ impl Detector {
         self.timings
     }
 
-    /// Run the model on the prepared input; boxes scaled by `(sx, sy)`.
-    fn infer(&mut self, sx: f32, sy: f32) -> Result<Vec<Detection>, VisionError> {
+    /// Run the model on the prepared input; boxes mapped back to the frame by `fit`.
+    fn infer(&mut self, fit: &Fit) -> Result<Vec<Detection>, VisionError> {
         let tensor =
             TensorRef::from_array_view(([1usize, 3, INPUT, INPUT], &self.input[..])).map_err(VisionError::ort)?;
         let start = Instant::now();
@@ -129,14 +145,15 @@ impl Detector {
         }
         let levels: Vec<Level> =
             (0..3).map(|i| Level { stride: STRIDES[i], scores: scores[i], boxes: boxes[i] }).collect();
-        let detections = nanodet::decode(&levels, &self.params, sx, sy)?;
+        let detections = nanodet::decode(&levels, &self.params, fit)?;
         self.timings.postprocess += inferred.elapsed();
         Ok(detections)
     }
 
     /// Run the model on whatever the input buffer holds (for inference-only benchmarks).
     pub fn infer_prepared(&mut self) -> Result<usize, VisionError> {
-        self.infer(1.0, 1.0).map(|d| d.len())
+        let input = INPUT as u32;
+        self.infer(&Fit::new(Resize::Stretch, input, input, INPUT, INPUT)).map(|d| d.len())
     }
 }
 

@@ -1,6 +1,9 @@
 //! Frame → model input: bilinear resize (half-pixel centres, like OpenCV's INTER_LINEAR) into
-//! a planar BGR float tensor, normalised per channel. Writes into a caller-owned buffer so the
-//! hot path allocates nothing per frame.
+//! a planar BGR float tensor, normalised per channel, either filling the input or letterboxed
+//! into it (`gatewatch_core::fit`). Writes into a caller-owned buffer: the input tensor is not
+//! allocated per frame.
+
+use gatewatch_core::fit::Fit;
 
 /// Per-channel normalisation in BGR order: `(value - mean) / std`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,17 +26,39 @@ pub fn rgb_to_bgr_planar(
     norm: &Normalize,
     out: &mut [f32],
 ) {
+    let fill = Fit { x: 0, y: 0, width: out_w, height: out_h, frame_w: w as u32, frame_h: h as u32 };
+    fit_to_bgr_planar(src, &fill, out_w, out_h, norm, out);
+}
+
+/// Resize packed RGB `src` (`fit.frame_w` x `fit.frame_h`) into the rectangle `fit` of an
+/// `out_w` x `out_h` input and write NCHW BGR floats into `out` (`3 * out_w * out_h` values);
+/// the rest of the input is black, normalised.
+pub fn fit_to_bgr_planar(src: &[u8], fit: &Fit, out_w: usize, out_h: usize, norm: &Normalize, out: &mut [f32]) {
+    let (w, h) = (fit.frame_w as usize, fit.frame_h as usize);
     assert_eq!(src.len(), w * h * 3, "packed RGB");
     assert_eq!(out.len(), 3 * out_w * out_h, "output buffer");
-    let xs = axis(w, out_w);
-    let ys = axis(h, out_h);
+    assert!(fit.x + fit.width <= out_w && fit.y + fit.height <= out_h, "fit inside the input");
     let plane = out_w * out_h;
     let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / norm.std_bgr[c]);
+    if fit.width < out_w || fit.height < out_h {
+        for p in 0..3 {
+            let black = -norm.mean_bgr[p] * scale[p];
+            let rows = &mut out[p * plane..(p + 1) * plane];
+            rows[..fit.y * out_w].fill(black);
+            rows[(fit.y + fit.height) * out_w..].fill(black);
+            for row in rows.chunks_exact_mut(out_w).skip(fit.y).take(fit.height) {
+                row[..fit.x].fill(black);
+                row[fit.x + fit.width..].fill(black);
+            }
+        }
+    }
+    let xs = axis(w, fit.width);
+    let ys = axis(h, fit.height);
     for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
         let r0 = &src[y0 * w * 3..(y0 + 1) * w * 3];
         let r1 = &src[y1 * w * 3..(y1 + 1) * w * 3];
         for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
-            let i = oy * out_w + ox;
+            let i = (fit.y + oy) * out_w + fit.x + ox;
             for c in 0..3 {
                 // Source channel c of RGB goes to plane 2 - c of BGR.
                 let a = r0[x0 * 3 + c] as f32 * (1.0 - fx) + r0[x1 * 3 + c] as f32 * fx;
@@ -70,6 +95,22 @@ mod tests {
         let norm = Normalize { mean_bgr: [0.0; 3], std_bgr: [1.0; 3] };
         rgb_to_bgr_planar(&src, 2, 1, 2, 1, &norm, &mut out);
         assert_eq!(out, [30.0, 60.0, 20.0, 50.0, 10.0, 40.0]);
+    }
+
+    #[test]
+    fn letterbox_pads_with_normalised_black_and_keeps_the_picture_whole() {
+        // A 4x2 white frame into a 4x4 input: one black row above it, one below.
+        let src = vec![255u8; 4 * 2 * 3];
+        let norm = Normalize { mean_bgr: [100.0; 3], std_bgr: [2.0; 3] };
+        let fit = Fit::new(gatewatch_core::fit::Resize::Letterbox, 4, 2, 4, 4);
+        assert_eq!((fit.x, fit.y, fit.width, fit.height), (0, 1, 4, 2));
+        let mut out = vec![f32::NAN; 3 * 16];
+        fit_to_bgr_planar(&src, &fit, 4, 4, &norm, &mut out);
+        for p in 0..3 {
+            let plane = &out[p * 16..(p + 1) * 16];
+            assert!(plane[..4].iter().chain(&plane[12..]).all(|&v| v == -50.0), "{plane:?}");
+            assert!(plane[4..12].iter().all(|&v| v == 77.5), "{plane:?}");
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gatewatch_core::config::EdgeConfig;
+use gatewatch_core::fit::Resize;
 use gatewatch_media::{FrameSource, Pulled, SourceOptions};
 
 use edge::{agreement, edge_run, inference_only};
@@ -176,6 +177,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     ));
     let runs = (0..repeat).map(|_| inference_only("inference-only", &base, &keep, args.inference_frames));
     out.phases.push(median(runs.collect::<anyhow::Result<_>>()?));
+    // The other way of fitting the frame into the model, for the cost of letterboxing.
+    let mut other = base.clone();
+    other.vision.resize = match base.vision.resize {
+        Resize::Letterbox => Resize::Stretch,
+        Resize::Stretch => Resize::Letterbox,
+    };
+    let name = format!("inference-only, {}", other.vision.resize.as_str());
+    let runs = (0..repeat).map(|_| inference_only(&name, &other, &keep, args.inference_frames));
+    out.phases.push(median(runs.collect::<anyhow::Result<_>>()?));
     if let Some(cfg) = &int8 {
         let runs = (0..repeat).map(|_| inference_only("int8 inference-only", cfg, &keep, args.inference_frames));
         out.phases.push(median(runs.collect::<anyhow::Result<_>>()?));
@@ -255,6 +265,7 @@ fn finish(args: &BenchArgs, base: &EdgeConfig, out: Outcome) -> anyhow::Result<(
     let report = Report {
         clip: args.clip.clone(),
         model: base.vision.model.display().to_string(),
+        resize: base.vision.resize.as_str(),
         cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         onnx_threads: base.vision.intra_threads,
         detectors: base.vision.workers,

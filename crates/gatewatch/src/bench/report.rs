@@ -71,6 +71,8 @@ pub(super) struct Latency {
 pub(super) struct Report {
     pub(super) clip: String,
     pub(super) model: String,
+    /// How frames are fitted into the model (`letterbox` or `stretch`, from the config).
+    pub(super) resize: &'static str,
     pub(super) cores: usize,
     pub(super) onnx_threads: usize,
     pub(super) detectors: usize,
@@ -116,8 +118,8 @@ pub(super) const NEAR_MISS: f32 = 0.25;
 pub(super) fn print_table(r: &Report) {
     println!();
     println!(
-        "gatewatch bench: {} with {}, {} cores, {} detector(s) x {} ONNX Runtime thread(s)",
-        r.clip, r.model, r.cores, r.detectors, r.onnx_threads
+        "gatewatch bench: {} with {} ({}), {} cores, {} detector(s) x {} ONNX Runtime thread(s)",
+        r.clip, r.model, r.resize, r.cores, r.detectors, r.onnx_threads
     );
     println!(
         "{:<32} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8} {:>24} {:>6} {:>7}",
@@ -178,6 +180,11 @@ pub(super) fn print_table(r: &Report) {
     let fps = |name: &str| r.phases.iter().find(|p| p.name == name).map(|p| p.fps);
     if let (Some(e2e), Some(inf)) = (fps("e2e every frame"), fps("inference-only")) {
         println!("end-to-end / inference-only (one stream, every frame inferred): {:.2}", e2e / inf);
+    }
+    for other in ["inference-only, stretch", "inference-only, letterbox"] {
+        if let (Some(inf), Some(o)) = (fps("inference-only"), fps(other)) {
+            println!("inference-only ({}) / {other}: {:.2}", r.resize, inf / o);
+        }
     }
     if let Some(ingest) = fps("aggregator ingest") {
         println!("aggregator ingest (SQLite, demo rules on): {ingest:.0} events/s");
