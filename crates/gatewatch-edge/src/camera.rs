@@ -74,6 +74,8 @@ pub(crate) struct CameraWorker {
     pub stop: Arc<AtomicBool>,
     /// Plate reading, when `[plates] enabled`.
     pub plates: Option<(SharedPlateReader, PlatesConfig)>,
+    /// What the tracker saw in each frame, for measuring (`crate::replay`); none in the edge.
+    pub tap: Option<std::sync::mpsc::Sender<crate::replay::FrameView>>,
 }
 
 /// The best view of a track so far, raw RGB until the track ends.
@@ -481,6 +483,17 @@ impl CameraWorker {
         let t = frame.t();
         s.last_t = t;
         let update = s.tracker.update(detections, t);
+        if let Some(tap) = &self.tap {
+            let _ = tap.send(crate::replay::FrameView {
+                t,
+                captured_at: frame.captured_at,
+                width: frame.width,
+                height: frame.height,
+                detected,
+                detections: detections.to_vec(),
+                tracks: update.observed.clone(),
+            });
+        }
         for id in &update.started {
             if let Some((_, class, det)) = update.observed.iter().find(|o| o.0 == *id) {
                 tally.tracks += 1;

@@ -19,6 +19,7 @@ mod parking_file;
 mod pipeline;
 mod plates;
 pub mod publisher;
+pub mod replay;
 pub mod spool;
 pub mod track_ids;
 
@@ -99,6 +100,7 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
             events: tx.clone(),
             stop: stop.clone(),
             plates: plates.clone().map(|p| (p, cfg.plates.clone())),
+            tap: None,
         };
         let name = format!("camera-{}", worker.camera.id);
         threads.push(std::thread::Builder::new().name(name).spawn(move || worker.run())?);

@@ -4,6 +4,7 @@ mod bench;
 mod demo;
 mod desk;
 mod eval;
+mod eval_clips;
 mod lists;
 
 use std::path::{Path, PathBuf};
@@ -66,7 +67,7 @@ enum Command {
         #[command(subcommand)]
         action: lists::ListAction,
     },
-    /// Measure plate reading against ground truth.
+    /// Measure plate reading or the edge pipeline against ground truth.
     Eval {
         #[command(subcommand)]
         what: EvalWhat,
@@ -124,6 +125,9 @@ enum Command {
 enum EvalWhat {
     /// Plate detection and reading on a labels.csv (columns as in plates-dev).
     Plates(eval::EvalPlates),
+    /// The edge pipeline on labelled clips: counts, zone stays and line crossings against
+    /// ground truth (the formats of clips-dev), letterboxed and stretched side by side.
+    Clips(eval_clips::EvalClips),
 }
 
 fn main() -> std::process::ExitCode {
@@ -161,6 +165,8 @@ fn run() -> anyhow::Result<()> {
                 desk::visits(&database_url(db)?, inside, site, plate, limit).await
             }
             Command::Eval { what: EvalWhat::Plates(args) } => eval::run(args),
+            // The pipeline blocks on its threads: off the async workers.
+            Command::Eval { what: EvalWhat::Clips(args) } => tokio::task::block_in_place(|| eval_clips::run(args)),
         }
     })
 }

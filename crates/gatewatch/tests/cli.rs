@@ -1,4 +1,4 @@
-//! The `gatewatch` binary as a user runs it: check-config, the demo, the bench, plate eval.
+//! The `gatewatch` binary as a user runs it: check-config, the demo, the bench, plate and clip eval.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -192,6 +192,60 @@ fn eval_plates_reads_by_content_and_survives_broken_images() {
     let unreadable: Vec<&str> = stdout.lines().filter(|l| l.contains("(unreadable image)")).collect();
     assert_eq!(unreadable.len(), 2, "{stdout}");
     assert!(unreadable.iter().all(|l| !l.contains("car.jpg")), "the PNG named .jpg was decoded: {stdout}");
+}
+
+/// `eval clips` plays a clip through the real edge pipeline and scores it: vtest.avi with the
+/// demo's counting line, two sampled times and one true crossing; a clip that is not there is
+/// named.
+#[test]
+fn eval_clips_scores_the_real_pipeline_against_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("media/vtest.avi"), dir.path().join("vtest.avi")).unwrap();
+    std::fs::write(
+        dir.path().join("counts.csv"),
+        "clip,t_s,persons,vehicles,notes
+vtest.avi,10,6,2,
+vtest.avi,40,6,2,
+",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("crossings.csv"),
+        "clip,line,t_s,class,direction
+vtest.avi,middle,30,person,in
+",
+    )
+    .unwrap();
+    let set = dir.path().join("set.toml");
+    std::fs::write(
+        &set,
+        "dir = \".\"\n[[clips]]\nfile = \"vtest.avi\"\n[[clips.lines]]\nname = \"middle\"\n\
+         from = [0.5, 0.15]\nto = [0.5, 0.95]\nin_side = \"right\"\nclasses = [\"person\"]\n",
+    )
+    .unwrap();
+    let out = gatewatch()
+        .args(["eval", "clips", "--config", "deploy/demo-edge.toml", "--resize", "letterbox", "--json", "--set"])
+        .arg(&set)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let r = &results[0];
+    assert_eq!((r["resize"].as_str(), r["frames"].as_u64()), (Some("letterbox"), Some(795)), "{r}");
+    assert_eq!(r["persons"]["samples"], 2);
+    assert_eq!(r["persons"]["truth"], 12);
+    // People walk through the whole clip: the tracks were seen, the line crossed many times.
+    let ours = r["persons"]["ours"].as_u64().unwrap();
+    assert!(ours >= 4 && r["persons"]["found"].as_u64().unwrap() == ours.min(12), "{r}");
+    assert!(r["crossings"]["ours"].as_u64().unwrap() >= 10, "{r}");
+    assert_eq!(r["crossings"]["truth"], 1);
+    assert!(r["tracks"]["person"].as_u64().unwrap() >= 10, "{r}");
+
+    std::fs::remove_file(dir.path().join("vtest.avi")).unwrap();
+    let out = gatewatch().args(["eval", "clips", "--set"]).arg(&set).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vtest.avi: no such clip"));
 }
 
 /// A database password never goes on the command line (`ps` shows it to every user):
