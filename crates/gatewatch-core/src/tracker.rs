@@ -63,7 +63,7 @@ pub struct TrackerConfig {
 
 impl Default for TrackerConfig {
     fn default() -> Self {
-        Self { high_score: 0.45, low_score: 0.25, match_iou: 0.2, min_hits: 2, max_lost_s: 2.0 }
+        Self { high_score: 0.40, low_score: 0.25, match_iou: 0.2, min_hits: 2, max_lost_s: 2.0 }
     }
 }
 
