@@ -156,6 +156,60 @@ pub fn apply_grammar(normalised: &str) -> Grammar {
     Grammar { text, valid: Some(PROVINCES.contains(first) && letter && serial_ok) }
 }
 
+/// What a position of a mainland Chinese plate allows.
+fn allowed(position: usize, len: usize, c: char) -> bool {
+    match position {
+        0 => PROVINCES.contains(c),
+        1 => c.is_ascii_uppercase(),
+        // Serials use no I or O (they would read as 1 and 0).
+        p => {
+            let serial = (c.is_ascii_uppercase() && c != 'I' && c != 'O') || c.is_ascii_digit();
+            serial || (p == len - 1 && len == 7 && SPECIAL_SUFFIXES.contains(c))
+        }
+    }
+}
+
+/// The plate grammar applied inside the reading: `options` holds, per character read, the
+/// recogniser's likeliest characters (normalised, most likely first; see `ctc::CtcChar`). Each
+/// position of a Chinese plate (province, letter, 5 or 6 serial characters) takes the likeliest
+/// option it allows, so a letter position never keeps a digit (`粤0A2160` with an `O` behind the
+/// `0` reads `粤OA2160`) and a serial `O` becomes the `0` the recogniser also saw. A position
+/// none of whose options fit keeps the first (with `I`/`O` mapped in the serial) and the plate
+/// is not valid. `None`: not a Chinese plate (the first character read is not CJK), for
+/// [`apply_grammar`]'s pass-through.
+pub fn constrained(options: &[Vec<(char, f32)>]) -> Option<Grammar> {
+    let first = options.first()?.first()?.0;
+    if !is_cjk(first) {
+        return None;
+    }
+    let len = options.len();
+    let mut text = String::with_capacity(4 * len);
+    let mut valid = len == 7 || len == 8;
+    for (position, opts) in options.iter().enumerate() {
+        let fits = opts.iter().filter(|(c, _)| allowed(position, len, *c)).max_by(|a, b| a.1.total_cmp(&b.1));
+        match (fits, opts.first()) {
+            (Some(&(c, _)), _) => text.push(c),
+            (None, Some(&(c, _))) => {
+                valid = false;
+                text.push(match (position, c) {
+                    (p, 'O') if p >= 2 => '0',
+                    (p, 'I') if p >= 2 => '1',
+                    (_, c) => c,
+                });
+            }
+            (None, None) => valid = false,
+        }
+    }
+    Some(Grammar { text, valid: Some(valid) })
+}
+
+/// One character as a plate holds it: half-width, upper-case; `None` for what cannot be on a
+/// plate (separators, punctuation, controls).
+pub fn plate_char(c: char) -> Option<char> {
+    let c = half_width(c).to_ascii_uppercase();
+    (c.is_ascii_alphanumeric() || is_cjk(c)).then_some(c)
+}
+
 fn half_width(c: char) -> char {
     match c as u32 {
         0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
@@ -210,6 +264,54 @@ mod tests {
         // Other countries pass through as read.
         assert_eq!(apply_grammar("5AU5341"), Grammar { text: "5AU5341".into(), valid: None });
         assert_eq!(apply_grammar("BOI123"), Grammar { text: "BOI123".into(), valid: None });
+    }
+
+    fn read(chars: &[&[(char, f32)]]) -> Vec<Vec<(char, f32)>> {
+        chars.iter().map(|o| o.to_vec()).collect()
+    }
+
+    #[test]
+    fn the_grammar_takes_the_best_character_each_position_allows() {
+        // 粤OA2160 read with a 0 in the letter position, an O behind it.
+        let opts = read(&[
+            &[('粤', 0.99)],
+            &[('0', 0.6), ('O', 0.3), ('Q', 0.05)],
+            &[('A', 0.9)],
+            &[('2', 0.9)],
+            &[('1', 0.9), ('I', 0.05)],
+            &[('6', 0.9)],
+            &[('O', 0.5), ('0', 0.45)],
+        ]);
+        assert_eq!(constrained(&opts), Some(Grammar { text: "粤OA2160".into(), valid: Some(true) }));
+        // A suffix only at the end of a 5-character serial; a green plate has 6.
+        let suffix = read(&[
+            &[('粤', 0.9)],
+            &[('B', 0.9)],
+            &[('1', 0.9)],
+            &[('2', 0.9)],
+            &[('3', 0.9)],
+            &[('4', 0.9)],
+            &[('学', 0.9)],
+        ]);
+        assert_eq!(constrained(&suffix).unwrap().valid, Some(true));
+        let mut green = suffix.clone();
+        green.insert(2, vec![('D', 0.9)]);
+        assert_eq!(constrained(&green).unwrap(), Grammar { text: "粤BD1234学".into(), valid: Some(false) });
+        // No option fits: the first is kept (I and O mapped in the serial), not valid.
+        let bad = read(&[
+            &[('京', 0.9)],
+            &[('1', 0.9)],
+            &[('I', 0.9)],
+            &[('2', 0.9)],
+            &[('3', 0.9)],
+            &[('4', 0.9)],
+            &[('5', 0.9)],
+        ]);
+        assert_eq!(constrained(&bad).unwrap(), Grammar { text: "京112345".into(), valid: Some(false) });
+        // Too short; not a Chinese plate at all.
+        assert_eq!(constrained(&bad[..5]).unwrap().valid, Some(false));
+        assert_eq!(constrained(&read(&[&[('5', 0.9), ('京', 0.01)], &[('A', 0.9)]])), None);
+        assert_eq!(constrained(&[]), None);
     }
 
     #[test]

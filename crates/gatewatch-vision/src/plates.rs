@@ -166,6 +166,21 @@ impl TextReader for PpOcrReader {
     }
 }
 
+/// Per character that can be on a plate (the read's first choice), its options as plate
+/// characters, for [`plate::constrained`].
+fn plate_options(chars: &[CtcChar]) -> Vec<Vec<(char, f32)>> {
+    let single = |s: &str| {
+        let mut it = s.chars();
+        it.next().filter(|_| it.next().is_none()).and_then(plate::plate_char)
+    };
+    chars
+        .iter()
+        .filter(|c| single(&c.ch).is_some())
+        .map(|c| c.options.iter().filter_map(|(o, p)| single(o).map(|o| (o, *p))).collect())
+        .take(plate::MAX_PLATE_CHARS)
+        .collect()
+}
+
 /// One plate read from a picture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlateReading {
@@ -237,7 +252,11 @@ impl<F: PlateFinder, R: TextReader> PlateReader<F, R> {
             if chars.is_empty() { 0.0 } else { chars.iter().map(|c| c.prob).sum::<f32>() / chars.len() as f32 };
         let (text, valid) = match plate::normalize(&raw) {
             Ok(n) if self.grammar => {
-                let Grammar { text, valid } = plate::apply_grammar(&n);
+                // The grammar inside the reading (each position's best allowed option), else
+                // on the text (other countries pass through).
+                let Grammar { text, valid } = plate::constrained(&plate_options(&chars))
+                    .filter(|g| plate::normalize(&g.text).is_ok())
+                    .unwrap_or_else(|| plate::apply_grammar(&n));
                 (text, valid)
             }
             Ok(n) => (n, None),
