@@ -32,6 +32,8 @@ use serde::{Deserialize, Serialize};
 
 /// Times within this many seconds agree (the ground truth's tolerance).
 const TOLERANCE_S: f64 = 1.0;
+/// More objects than this in one sampled frame is not a count but a typo.
+const MAX_COUNT: u32 = 10_000;
 
 #[derive(Args)]
 pub struct EvalClips {
@@ -162,8 +164,8 @@ fn rows(
 fn num(path: &str, line: usize, what: &str, s: &str) -> anyhow::Result<f64> {
     s.parse::<f64>()
         .ok()
-        .filter(|x| x.is_finite() && *x >= 0.0)
-        .with_context(|| format!("{path}:{line}: {what} {s:?} is not a time or count"))
+        .filter(|x| x.is_finite() && (0.0..=1e7).contains(x))
+        .with_context(|| format!("{path}:{line}: {what} {s:?} is not a time in seconds"))
 }
 
 fn is_vehicle(path: &str, line: usize, class: &str) -> anyhow::Result<bool> {
@@ -177,12 +179,14 @@ fn read_truth(dir: &Path, clip: &str) -> anyhow::Result<Truth> {
     let mut truth = Truth::default();
     for (line, f) in rows(dir, "counts.csv", clip, 5, 4)? {
         let p = "counts.csv";
-        let (persons, vehicles) = (num(p, line, "persons", &f[2])?, num(p, line, "vehicles", &f[3])?);
-        truth.counts.push(CountRow {
-            t: num(p, line, "t_s", &f[1])?,
-            persons: persons as u32,
-            vehicles: vehicles as u32,
-        });
+        let count = |what: &str, s: &str| -> anyhow::Result<u32> {
+            s.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX_COUNT)
+                .with_context(|| format!("{p}:{line}: {what} {s:?} is not a count (0..={MAX_COUNT})"))
+        };
+        let (persons, vehicles) = (count("persons", &f[2])?, count("vehicles", &f[3])?);
+        truth.counts.push(CountRow { t: num(p, line, "t_s", &f[1])?, persons, vehicles });
     }
     for (line, f) in rows(dir, "dwell.csv", clip, 6, 6)? {
         let p = "dwell.csv";
@@ -657,8 +661,10 @@ mod tests {
             .unwrap();
         let e = read_truth(dir.path(), "a.mp4").unwrap_err().to_string();
         assert!(e.contains("crossings.csv:2") && e.contains("sideways"), "{e}");
-        std::fs::write(dir.path().join("counts.csv"), "clip,t_s,persons,vehicles,notes\na.mp4,-1,0,0,\n").unwrap();
-        assert!(read_truth(dir.path(), "a.mp4").is_err());
+        for bad in ["a.mp4,-1,0,0,", "a.mp4,1e300,0,0,", "a.mp4,1,1.5,0,", "a.mp4,1,0,99999999999,"] {
+            std::fs::write(dir.path().join("counts.csv"), format!("clip,t_s,persons,vehicles,notes\n{bad}\n")).unwrap();
+            assert!(read_truth(dir.path(), "a.mp4").is_err(), "{bad}");
+        }
     }
 
     #[test]
