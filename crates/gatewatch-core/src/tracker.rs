@@ -395,7 +395,8 @@ impl Tracker {
         ended
     }
 
-    /// Greedy IoU matching of `dets` to the tracks `candidates`; returns matched (track, det)
+    /// Greedy IoU matching of `dets` to the tracks `candidates` of the same class group (a
+    /// vehicle seen as car, then truck, is one track); returns matched (track, det)
     /// pairs and the detections left over.
     fn associate<'d>(
         &self,
@@ -407,7 +408,7 @@ impl Tracker {
         let mut scored = Vec::new();
         for (di, d) in dets.iter().enumerate() {
             for &ti in candidates {
-                if taken[ti] || self.tracks[ti].class != d.class {
+                if taken[ti] || self.tracks[ti].class.nms_group() != d.class.nms_group() {
                     continue;
                 }
                 let iou = predicted[ti].iou(&d.bbox);
@@ -564,6 +565,24 @@ mod tests {
         tr.update(&[person(0.0, 0.0, 0.9)], 1.3);
         let up = tr.update(&[person(0.0, 0.0, 0.9)], 1.4);
         assert_eq!(up.started, vec![2]);
+    }
+
+    /// A van the detector calls car in one frame and truck in the next stays one track (and
+    /// one class); a person is never taken for a vehicle's track.
+    #[test]
+    fn a_vehicle_whose_class_flickers_keeps_its_track() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let mut ids = HashSet::new();
+        for f in 0..10 {
+            let class = if f % 2 == 0 { ObjectClass::Car } else { ObjectClass::Truck };
+            let van = Detection { class, ..car(10.0 * f as f32, 50.0) };
+            let up = tr.update(&[van], f as f64 * 0.2);
+            assert!(up.observed.iter().all(|o| o.1 == ObjectClass::Car), "{:?}", up.observed);
+            ids.extend(up.observed.iter().map(|o| o.0));
+        }
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        let up = tr.update(&[Detection { class: ObjectClass::Person, ..car(100.0, 50.0) }], 2.0);
+        assert!(up.observed.is_empty(), "{:?}", up.observed);
     }
 
     fn car(x: f32, y: f32) -> Detection {
