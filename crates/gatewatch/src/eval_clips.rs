@@ -169,9 +169,9 @@ fn num(path: &str, line: usize, what: &str, s: &str) -> anyhow::Result<f64> {
 }
 
 fn is_vehicle(path: &str, line: usize, class: &str) -> anyhow::Result<bool> {
-    match ObjectClass::ALL.iter().find(|c| c.as_str() == class) {
-        Some(c) => Ok(c.is_vehicle()),
-        None => bail!("{path}:{line}: unknown class {class:?}"),
+    match class.parse::<ObjectClass>() {
+        Ok(c) => Ok(c.is_vehicle()),
+        Err(e) => bail!("{path}:{line}: {e}"),
     }
 }
 
