@@ -90,6 +90,9 @@ fn rust_detector_matches_python_reference_on_vtest() {
     for mode in [Resize::Letterbox, Resize::Stretch] {
         let mut cfg = vision_config();
         cfg.resize = mode;
+        // The reference's own thresholds (SCORE, IOU in the Python script), not the product's.
+        cfg.score_threshold = 0.35;
+        cfg.iou_threshold = 0.6;
         let mut detector = Detector::new(&cfg).expect("detector loads");
         for (view, by_frame) in &reference.modes[mode.as_str()] {
             assert_eq!(by_frame.len(), wanted.len(), "{view}");

@@ -162,8 +162,8 @@ impl Default for VisionConfig {
             model: "models/nanodet-m-416.onnx".into(),
             resize: crate::fit::Resize::Letterbox,
             onnxruntime: "models/onnxruntime/libonnxruntime.so".into(),
-            score_threshold: 0.35,
-            iou_threshold: 0.6,
+            score_threshold: 0.25,
+            iou_threshold: 0.5,
             intra_threads: 1,
             workers: 2,
         }
@@ -478,12 +478,7 @@ impl EdgeConfig {
             e.push("vision.workers: must be 1..=16".into());
         }
         let t = &self.tracker;
-        if !(0.0 < t.low_score && t.low_score <= t.high_score && t.high_score <= 1.0) {
-            e.push("tracker: need 0 < low_score <= high_score <= 1".into());
-        }
-        if !(0.0..1.0).contains(&t.match_iou) || t.min_hits == 0 || !non_negative(t.max_lost_s) {
-            e.push("tracker: need 0 <= match_iou < 1, min_hits >= 1, max_lost_s >= 0".into());
-        }
+        e.extend(t.validate());
         e.extend(self.stationary.validate("stationary", t));
         let s = &self.snapshot;
         if s.enabled && (s.quality == 0 || s.quality > 100 || s.max_side < 16 || s.max_bytes < 1024) {

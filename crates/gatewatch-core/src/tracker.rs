@@ -2,10 +2,17 @@
 //!
 //! ByteTrack-style association on IoU with constant-velocity motion prediction:
 //! 1. every live track predicts its box at the frame time;
-//! 2. confident detections are matched to tracks (greedy, highest IoU first, same class);
-//! 3. tracks still unmatched get a second chance with the weak detections (occlusion, blur);
-//! 4. confident detections left over start tentative tracks, which get an id once seen
-//!    `min_hits` times; a confirmed track survives `max_lost_s` without a match, then ends.
+//! 2. confident detections are matched to tracks (greedy, highest IoU first, same class group);
+//! 3. tracks still unmatched get a second chance with the weak detections (occlusion, blur),
+//!    confirmed tracks first;
+//! 4. what IoU could not pair is matched on *buffered* IoU (both boxes widened by `buffer` of
+//!    their size, after C-BIoU): a car that moved more than its length between two inferred
+//!    frames, or a track found again after a gap;
+//! 5. detections left over start tentative tracks, which get an id once seen `min_hits` times
+//!    with one confident sighting among them, or `weak_min_hits` times without one if it moved
+//!    by half its size (a car seen from straight above never scores high; clutter that scores
+//!    weak frame after frame stands still);
+//!    a tentative track dies after `tentative_lost_s` unseen, a confirmed one after `max_lost_s`.
 //!
 //! Time is the frame's capture time in seconds, passed in. Ids come from a [`TrackIds`]
 //! source: alone a tracker counts from 1; the edge gives all its cameras one source that never
@@ -55,15 +62,58 @@ pub struct TrackerConfig {
     pub low_score: f32,
     /// Minimum IoU between a predicted box and a detection to match them.
     pub match_iou: f32,
-    /// Matches needed before a track is confirmed and gets an id.
+    /// Matches needed before a track is confirmed and gets an id (one of them confident).
     pub min_hits: u32,
+    /// Matches needed to confirm a track none of whose detections was confident.
+    pub weak_min_hits: u32,
     /// A confirmed track unmatched for longer than this (seconds) ends.
     pub max_lost_s: f64,
+    /// A tentative track unmatched for longer than this (seconds) is dropped.
+    pub tentative_lost_s: f64,
+    /// How far boxes are widened, as a fraction of their width and height on each side, for
+    /// the last matching stage (0: no such stage).
+    pub buffer: f32,
 }
 
 impl Default for TrackerConfig {
     fn default() -> Self {
-        Self { high_score: 0.40, low_score: 0.25, match_iou: 0.2, min_hits: 2, max_lost_s: 2.0 }
+        Self {
+            high_score: 0.40,
+            low_score: 0.25,
+            match_iou: 0.2,
+            min_hits: 2,
+            weak_min_hits: 3,
+            max_lost_s: 2.0,
+            tentative_lost_s: 1.0,
+            buffer: 0.3,
+        }
+    }
+}
+
+impl TrackerConfig {
+    /// Every problem, as `tracker.field: what is wrong`.
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if !(0.0 < self.low_score && self.low_score <= self.high_score && self.high_score <= 1.0) {
+            e.push("tracker: need 0 < low_score <= high_score <= 1".into());
+        }
+        if !(0.0..1.0).contains(&self.match_iou) {
+            e.push("tracker.match_iou: must be within [0, 1)".into());
+        }
+        if self.min_hits == 0 || self.weak_min_hits < self.min_hits || self.weak_min_hits > 1000 {
+            e.push("tracker: need 1 <= min_hits <= weak_min_hits <= 1000".into());
+        }
+        let seconds = |v: f64| v.is_finite() && (0.0..=3600.0).contains(&v);
+        if !seconds(self.max_lost_s) {
+            e.push("tracker.max_lost_s: must be within 0 and 3600".into());
+        }
+        if !seconds(self.tentative_lost_s) || self.tentative_lost_s > self.max_lost_s {
+            e.push("tracker.tentative_lost_s: must be within 0 and max_lost_s".into());
+        }
+        if !(0.0..=2.0).contains(&self.buffer) {
+            e.push("tracker.buffer: must be within 0 and 2".into());
+        }
+        e
     }
 }
 
@@ -171,6 +221,8 @@ struct Track {
     first_seen: f64,
     last_seen: f64,
     best_score: f32,
+    /// The first box: a track of weak detections only must have moved from it.
+    origin: BBox,
     /// Where the current still run began (tracks of stationary classes only).
     anchor: Option<Anchor>,
     /// Stationary since this time (the start of the still run).
@@ -312,19 +364,33 @@ impl Tracker {
         let high: Vec<&Detection> = detections.iter().filter(|d| d.score >= cfg.high_score).collect();
         let low: Vec<&Detection> =
             detections.iter().filter(|d| d.score >= cfg.low_score && d.score < cfg.high_score).collect();
+        let free = |taken: &[bool], confirmed: bool| -> Vec<usize> {
+            (0..taken.len()).filter(|&i| !taken[i] && self.tracks[i].id.is_some() == confirmed).collect()
+        };
 
         // Stage 1: confident detections against every track.
         let all: Vec<usize> = (0..self.tracks.len()).collect();
-        let (pairs, high_left) = self.associate(&high, &all, &predicted, &mut track_taken);
-        // Stage 2: weak detections keep confirmed tracks alive.
-        let confirmed_left: Vec<usize> =
-            (0..self.tracks.len()).filter(|&i| !track_taken[i] && self.tracks[i].id.is_some()).collect();
-        let (pairs_low, _) = self.associate(&low, &confirmed_left, &predicted, &mut track_taken);
+        let (mut pairs, high_left) = self.associate(&high, &all, &predicted, &mut track_taken, 0.0);
+        // Stage 2: weak detections keep tracks alive, confirmed ones first.
+        let (more, low_left) = self.associate(&low, &free(&track_taken, true), &predicted, &mut track_taken, 0.0);
+        pairs.extend(more);
+        let (more, low_left) = self.associate(&low_left, &free(&track_taken, false), &predicted, &mut track_taken, 0.0);
+        pairs.extend(more);
+        // Stage 3: buffered IoU for what moved too far or was lost a while.
+        let mut left: Vec<&Detection> = high_left.into_iter().chain(low_left).collect();
+        if cfg.buffer > 0.0 {
+            let rest: Vec<usize> = (0..self.tracks.len()).filter(|&i| !track_taken[i]).collect();
+            let (more, rest_left) = self.associate(&left, &rest, &predicted, &mut track_taken, cfg.buffer);
+            pairs.extend(more);
+            left = rest_left;
+        }
 
-        for (ti, det) in pairs.into_iter().chain(pairs_low) {
+        for (ti, det) in pairs {
             let track = &mut self.tracks[ti];
             track.observe(det, t);
-            if track.id.is_none() && track.hits >= cfg.min_hits {
+            let confirmed = (track.hits >= cfg.min_hits && track.best_score >= cfg.high_score)
+                || (track.hits >= cfg.weak_min_hits && shift(&track.origin, &track.bbox) >= WEAK_SHIFT);
+            if track.id.is_none() && confirmed {
                 let id = self.ids.next_id();
                 track.id = Some(id);
                 out.started.push(id);
@@ -337,7 +403,7 @@ impl Tracker {
             }
         }
 
-        // Retire: tentative tracks die at their first miss; confirmed ones after max_lost_s.
+        // Retire: tentative tracks after tentative_lost_s; confirmed ones after max_lost_s.
         let mut keep = Vec::with_capacity(self.tracks.len());
         for (i, track) in self.tracks.drain(..).enumerate() {
             if track_taken[i] {
@@ -357,12 +423,23 @@ impl Tracker {
                     out.ended.push(ended(id, &track))
                 }
                 Some(_) => keep.push(track),
+                None if t - track.last_seen < cfg.tentative_lost_s => keep.push(track),
                 None => {}
             }
         }
         self.tracks = keep;
 
-        for det in high_left {
+        // A box mostly inside a tracked one (a rider's second, tighter box that NMS kept) or
+        // inside a stronger leftover starts nothing.
+        let mut covers: Vec<(ObjectClass, BBox)> =
+            self.tracks.iter().filter(|tr| tr.last_seen == t).map(|tr| (tr.class, tr.bbox)).collect();
+        left.sort_by(|a, b| b.score.total_cmp(&a.score));
+        for det in left {
+            if covers.iter().any(|(c, b)| c.nms_group() == det.class.nms_group() && covered(&det.bbox, b) >= DUPLICATE)
+            {
+                continue;
+            }
+            covers.push((det.class, det.bbox));
             self.tracks.push(Track {
                 id: None,
                 class: det.class,
@@ -372,12 +449,13 @@ impl Tracker {
                 first_seen: t,
                 last_seen: t,
                 best_score: det.score,
+                origin: det.bbox,
                 // A still run may begin with the first sighting.
                 anchor: self.stationary.applies(det.class).then_some(Anchor { bbox: det.bbox, t }),
                 stationary_since: None,
                 moving_since: None,
             });
-            if cfg.min_hits <= 1 {
+            if cfg.min_hits <= 1 && det.score >= cfg.high_score {
                 let id = self.ids.next_id();
                 self.tracks.last_mut().expect("just pushed").id = Some(id);
                 out.started.push(id);
@@ -396,14 +474,16 @@ impl Tracker {
     }
 
     /// Greedy IoU matching of `dets` to the tracks `candidates` of the same class group (a
-    /// vehicle seen as car, then truck, is one track); returns matched (track, det)
-    /// pairs and the detections left over.
+    /// vehicle seen as car, then truck, is one track), both boxes widened by `buffer` of their
+    /// size per side (0: plain IoU); returns matched (track, det) pairs and the detections
+    /// left over.
     fn associate<'d>(
         &self,
         dets: &[&'d Detection],
         candidates: &[usize],
         predicted: &[BBox],
         taken: &mut [bool],
+        buffer: f32,
     ) -> (Vec<(usize, &'d Detection)>, Vec<&'d Detection>) {
         let mut scored = Vec::new();
         for (di, d) in dets.iter().enumerate() {
@@ -411,7 +491,7 @@ impl Tracker {
                 if taken[ti] || self.tracks[ti].class.nms_group() != d.class.nms_group() {
                     continue;
                 }
-                let iou = predicted[ti].iou(&d.bbox);
+                let iou = widen(&predicted[ti], buffer).iou(&widen(&d.bbox, buffer));
                 if iou >= self.config.match_iou {
                     scored.push((iou, ti, di));
                 }
@@ -430,6 +510,33 @@ impl Tracker {
         let left = dets.iter().zip(det_taken).filter(|(_, t)| !t).map(|(d, _)| *d).collect();
         (pairs, left)
     }
+}
+
+/// A track of weak detections only is confirmed once its centre moved this much of its first
+/// box's width or height ([`shift`]): clutter that scores weak frame after frame (a post, a
+/// sign, a coat on a hook) stands still, passers-by do not.
+const WEAK_SHIFT: f32 = 0.5;
+
+/// How far `b`'s centre is from `a`'s, the larger of the shifts over `a`'s width and height.
+fn shift(a: &BBox, b: &BBox) -> f32 {
+    let (ca, cb) = (a.center(), b.center());
+    ((cb.x - ca.x).abs() / a.width().max(1e-3)).max((cb.y - ca.y).abs() / a.height().max(1e-3))
+}
+
+/// A new box this much inside a tracked or stronger box ([`covered`]) starts no track.
+const DUPLICATE: f32 = 0.8;
+
+/// The part of `a`'s area that lies inside `b`.
+fn covered(a: &BBox, b: &BBox) -> f32 {
+    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
+    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
+    if a.area() <= 0.0 { 1.0 } else { w * h / a.area() }
+}
+
+/// `b` widened by `by` of its width and height on every side.
+fn widen(b: &BBox, by: f32) -> BBox {
+    let (dx, dy) = (b.width() * by, b.height() * by);
+    BBox::new(b.x1 - dx, b.y1 - dy, b.x2 + dx, b.y2 + dy)
 }
 
 fn ended(id: TrackId, t: &Track) -> EndedTrack {
@@ -583,6 +690,87 @@ mod tests {
         assert_eq!(ids.len(), 1, "{ids:?}");
         let up = tr.update(&[Detection { class: ObjectClass::Person, ..car(100.0, 50.0) }], 2.0);
         assert!(up.observed.is_empty(), "{:?}", up.observed);
+    }
+
+    /// A car seen from straight above never scores high: it gets an id after `weak_min_hits`
+    /// weak sightings (with a miss between them), not before; one weak box alone gets none.
+    #[test]
+    fn weak_sightings_that_persist_start_a_track() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let roof = |f: usize| Detection { score: 0.3, ..car(100.0 + 30.0 * f as f32, 50.0) };
+        assert!(tr.update(&[roof(0)], 0.0).started.is_empty());
+        assert!(tr.update(&[], 0.2).started.is_empty(), "a missed frame keeps the tentative track");
+        assert!(tr.update(&[roof(2)], 0.4).started.is_empty(), "two weak sightings are not enough");
+        assert_eq!(tr.update(&[roof(3)], 0.6).started, vec![1], "the third is");
+        // Clutter scoring weak in every frame where it stands is never a track.
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let post = |f: usize| Detection { score: 0.35, ..person(300.0 + (f % 3) as f32, 80.0, 0.0) };
+        assert!((0..100).all(|f| tr.update(&[post(f)], f as f64 * 0.2).started.is_empty()));
+        // A weak box that does not come back is dropped after tentative_lost_s.
+        let mut tr = Tracker::new(TrackerConfig::default());
+        tr.update(&[roof(0)], 0.0);
+        tr.update(&[], 1.1);
+        for f in 0..2 {
+            assert!(tr.update(&[roof(0)], 1.2 + 0.2 * f as f64).started.is_empty(), "started afresh");
+        }
+    }
+
+    /// A car crossing 0.8 of its width between two inferred frames never overlaps its last box
+    /// enough for plain IoU (0.11 < 0.2); the buffered stage keeps it one track.
+    #[test]
+    fn a_fast_car_is_matched_on_buffered_boxes() {
+        let run = |buffer: f32| {
+            let mut tr = Tracker::new(TrackerConfig { buffer, ..Default::default() });
+            let mut ids = HashSet::new();
+            for f in 0..10 {
+                let up = tr.update(&[car(96.0 * f as f32, 50.0)], f as f64 * 0.2);
+                ids.extend(up.observed.iter().map(|o| o.0));
+            }
+            ids.len()
+        };
+        assert_eq!(run(0.0), 0, "without the buffer, no track is ever confirmed");
+        assert_eq!(run(0.3), 1);
+        // Two people walking side by side stay two tracks.
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let mut ids = HashSet::new();
+        for f in 0..10 {
+            let x = 5.0 * f as f32;
+            ids.extend(tr.update(&[person(x, 0.0, 0.8), person(x + 50.0, 0.0, 0.8)], f as f64 * 0.2).started);
+        }
+        assert_eq!(ids.len(), 2);
+    }
+
+    /// NMS keeps a rider's tighter second box (IoU under its threshold, mostly inside the
+    /// first): it starts no second track.
+    #[test]
+    fn a_box_inside_a_tracked_one_starts_no_track() {
+        let mut tr = Tracker::new(TrackerConfig::default());
+        let mut started = vec![];
+        for f in 0..10 {
+            let x = 10.0 * f as f32;
+            let rider = person(x, 0.0, 0.8);
+            let inner = Detection { bbox: BBox::new(x + 8.0, 5.0, x + 32.0, 70.0), score: 0.6, ..rider };
+            started.extend(tr.update(&[rider, inner], f as f64 * 0.2).started);
+        }
+        assert_eq!(started, vec![1]);
+    }
+
+    #[test]
+    fn tracker_settings_are_checked() {
+        assert!(TrackerConfig::default().validate().is_empty());
+        let bad = TrackerConfig {
+            low_score: 0.5,
+            high_score: 0.4,
+            weak_min_hits: 1,
+            tentative_lost_s: 5.0,
+            buffer: f32::NAN,
+            max_lost_s: -1.0,
+            ..Default::default()
+        };
+        let e = bad.validate().join("\n");
+        for field in ["low_score", "weak_min_hits", "tentative_lost_s", "buffer", "max_lost_s"] {
+            assert!(e.contains(field), "{field} not named in {e}");
+        }
     }
 
     fn car(x: f32, y: f32) -> Detection {

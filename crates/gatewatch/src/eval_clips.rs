@@ -440,11 +440,27 @@ fn score(spec: &ClipSpec, truth: &Truth, replay: &Replay, resize: Resize, min_h:
     let gap = frames.windows(2).map(|w| w[1].t - w[0].t).fold(0.0, f64::max);
     let (mut persons, mut vehicles, mut dp, mut dv) =
         (Tally::default(), Tally::default(), Tally::default(), Tally::default());
+    for f in frames.iter().filter(|f| f.detected) {
+        tracing::trace!(
+            clip = %spec.file, t = f.t,
+            tracks = ?f.tracks.iter().map(|(id, c, d)| (id, c.as_str(), d.score, d.bbox)).collect::<Vec<_>>(),
+            detections = ?f.detections.iter().map(|d| (d.class.as_str(), d.score, d.bbox)).collect::<Vec<_>>(),
+            "frame"
+        );
+    }
     for row in &truth.counts {
         let (tp, tv, rp, rv) = match nearest(frames, row.t, gap.max(0.5)) {
             Some(f) => {
                 let tracks = count(f.tracks.iter().map(|(_, c, d)| (*c, &d.bbox)), min_h);
                 let raw = count(f.detections.iter().map(|d| (d.class, &d.bbox)), min_h);
+                // RUST_LOG=gatewatch::eval_clips=debug: what each sample was scored on.
+                tracing::debug!(
+                    clip = %spec.file, t = row.t, frame_t = f.t, truth_persons = row.persons,
+                    truth_vehicles = row.vehicles, ours_persons = tracks.0, ours_vehicles = tracks.1,
+                    tracks = ?f.tracks.iter().map(|(id, c, d)| (id, c.as_str(), d.score, d.bbox)).collect::<Vec<_>>(),
+                    detections = ?f.detections.iter().map(|d| (d.class.as_str(), d.score, d.bbox)).collect::<Vec<_>>(),
+                    "sample"
+                );
                 (tracks.0, tracks.1, raw.0, raw.1)
             }
             None => (0, 0, 0, 0),

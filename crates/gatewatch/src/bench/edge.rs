@@ -11,7 +11,7 @@ use gatewatch_media::{FrameSource, Pulled, SourceOptions};
 use gatewatch_vision::Detector;
 
 use super::measure::Meter;
-use super::report::{Agreement, Latency, NEAR_MISS, Phase, Stages};
+use super::report::{Agreement, Latency, NEAR_MISS_BELOW, Phase, Stages};
 
 /// The configured detectors (each on its own thread, as in the edge's pool) running `n`
 /// detections over frames decoded beforehand.
@@ -64,8 +64,9 @@ pub(super) fn agreement(
         v.score_threshold = t;
         Detector::new(&v)
     };
-    let min = thresholds.iter().copied().fold(NEAR_MISS, f32::min);
-    let (mut a, mut b) = (low(fp32, NEAR_MISS)?, low(int8, min)?);
+    let near_miss = (fp32.vision.score_threshold - NEAR_MISS_BELOW).max(0.0);
+    let min = thresholds.iter().copied().fold(near_miss, f32::min);
+    let (mut a, mut b) = (low(fp32, near_miss)?, low(int8, min)?);
     let at = |dets: &[gatewatch_core::detection::Detection], t: f32| -> Vec<_> {
         dets.iter().filter(|d| d.score >= t).copied().collect()
     };

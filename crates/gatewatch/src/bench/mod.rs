@@ -93,13 +93,15 @@ pub struct BenchArgs {
     /// Override the config's ONNX Runtime threads per detector ([vision] intra_threads).
     #[arg(long)]
     pub(super) threads: Option<usize>,
-    /// Score threshold of the int8 phases. Its scores come out a little lower than fp32's near
-    /// the threshold (models/quantize.py); agreement is reported at this and at the config's.
-    /// Overridden by the threshold chosen with --int8-choose-on.
-    #[arg(long, default_value_t = 0.34)]
-    pub(super) int8_score_threshold: f32,
+    /// Score threshold of the int8 phases (default: the config's minus 0.01). Its scores come
+    /// out a little lower than fp32's near the threshold (models/quantize.py); agreement is
+    /// reported at this and at the config's. Overridden by the threshold chosen with
+    /// --int8-choose-on.
+    #[arg(long)]
+    pub(super) int8_score_threshold: Option<f32>,
     /// Choose the int8 score threshold on this clip (not the one agreement is measured on):
-    /// the highest of 0.25..0.35 keeping 98 % of fp32's detections there.
+    /// the highest from 0.10 under the config's threshold up to it keeping 98 % of fp32's
+    /// detections there.
     #[arg(long)]
     pub(super) int8_choose_on: Option<String>,
     /// Runs of each throughput phase (decode-only, inference-only, e2e every frame, the Python
@@ -121,7 +123,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut int8 = args.int8.is_file().then(|| {
         let mut cfg = base.clone();
         cfg.vision.model = args.int8.clone();
-        cfg.vision.score_threshold = args.int8_score_threshold;
+        cfg.vision.score_threshold = args.int8_score_threshold.unwrap_or((base.vision.score_threshold - 0.01).max(0.0));
         cfg
     });
     if int8.is_none() {
@@ -254,7 +256,8 @@ const INT8_TARGET_PCT: f64 = 98.0;
 /// The highest int8 score threshold from 0.25 to 0.35 (steps of 0.01) at which the int8 model
 /// finds `INT8_TARGET_PCT` of fp32's detections on `clip` (the lowest candidate if none does).
 fn choose_int8_threshold(fp32: &EdgeConfig, int8: &EdgeConfig, clip: &str) -> anyhow::Result<ThresholdChoice> {
-    let candidates: Vec<f32> = (25..=35).map(|c| c as f32 / 100.0).collect();
+    let top = (fp32.vision.score_threshold * 100.0).round() as i32;
+    let candidates: Vec<f32> = (top - 10..=top).filter(|&c| c > 0).map(|c| c as f32 / 100.0).collect();
     let found = agreement(fp32, int8, &candidates, clip)?;
     let keeps = |a: &Agreement| 100.0 * a.found as f64 >= INT8_TARGET_PCT * a.fp32.max(1) as f64;
     let threshold = found.iter().filter(|a| keeps(a)).map(|a| a.int8_threshold).fold(candidates[0], f32::max);
