@@ -216,6 +216,9 @@ pub struct PlatesConfig {
     pub max_attempts: u32,
     /// ONNX Runtime threads for each plate model.
     pub threads: usize,
+    /// A vehicle picture where no plate was found is searched again at this zoom (1: never;
+    /// a far vehicle's plate is smaller than the finder's smallest anchor).
+    pub second_zoom: f32,
 }
 
 impl Default for PlatesConfig {
@@ -233,6 +236,7 @@ impl Default for PlatesConfig {
             max_reads: 8,
             max_attempts: 12,
             threads: 1,
+            second_zoom: 2.0,
         }
     }
 }
@@ -493,6 +497,9 @@ impl EdgeConfig {
                 || p.every_inferred_frames == 0)
         {
             e.push("plates: need score_threshold within 0..1, 1 <= min_reads <= max_reads, max_attempts >= 1, every_inferred_frames >= 1".into());
+        }
+        if p.enabled && !(1.0..=4.0).contains(&p.second_zoom) {
+            e.push("plates.second_zoom: must be within 1 and 4 (1: no second look)".into());
         }
         let sp = &self.spool;
         if sp.max_bytes < 4 * 1024 * 1024 || sp.max_age_s == 0 || sp.window == 0 || !positive(sp.resend_after_s) {

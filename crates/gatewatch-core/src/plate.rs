@@ -178,29 +178,66 @@ fn allowed(position: usize, len: usize, c: char) -> bool {
 /// is not valid. `None`: not a Chinese plate (the first character read is not CJK), for
 /// [`apply_grammar`]'s pass-through.
 pub fn constrained(options: &[Vec<(char, f32)>]) -> Option<Grammar> {
+    constrained_chars(options)
+        .map(|c| Grammar { text: c.chars.iter().map(|(c, _)| *c).collect(), valid: Some(c.valid) })
+}
+
+/// A plate read through the grammar, character by character.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constrained {
+    /// Each position's character and the probability the recogniser gave it (what a vote
+    /// across reads weighs).
+    pub chars: Vec<(char, f32)>,
+    pub valid: bool,
+    /// The next-best grammatical reads: one position changed to the best other option it
+    /// allows, the likeliest change first (the ratio of the two probabilities), at most 3.
+    pub alternatives: Vec<String>,
+}
+
+/// [`constrained`], keeping each position's probability and the next-best reads.
+pub fn constrained_chars(options: &[Vec<(char, f32)>]) -> Option<Constrained> {
     let first = options.first()?.first()?.0;
     if !is_cjk(first) {
         return None;
     }
     let len = options.len();
-    let mut text = String::with_capacity(4 * len);
+    let mut chars = Vec::with_capacity(len);
     let mut valid = len == 7 || len == 8;
+    // (position, other character, its probability over the chosen one's)
+    let mut second = Vec::new();
     for (position, opts) in options.iter().enumerate() {
-        let fits = opts.iter().filter(|(c, _)| allowed(position, len, *c)).max_by(|a, b| a.1.total_cmp(&b.1));
-        match (fits, opts.first()) {
-            (Some(&(c, _)), _) => text.push(c),
-            (None, Some(&(c, _))) => {
+        let mut fits: Vec<(char, f32)> = opts.iter().copied().filter(|(c, _)| allowed(position, len, *c)).collect();
+        fits.sort_by(|a, b| b.1.total_cmp(&a.1));
+        match (fits.first(), opts.first()) {
+            (Some(&best), _) => {
+                chars.push(best);
+                if let Some(&(c, p)) = fits.iter().find(|(c, _)| *c != best.0) {
+                    second.push((position, c, p / best.1.max(1e-6)));
+                }
+            }
+            (None, Some(&(c, p))) => {
                 valid = false;
-                text.push(match (position, c) {
+                let c = match (position, c) {
                     (p, 'O') if p >= 2 => '0',
                     (p, 'I') if p >= 2 => '1',
                     (_, c) => c,
-                });
+                };
+                chars.push((c, p));
             }
             (None, None) => valid = false,
         }
     }
-    Some(Grammar { text, valid: Some(valid) })
+    second.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let alternatives = second
+        .iter()
+        .take(3)
+        .map(|&(position, c, _)| {
+            let mut alt: Vec<char> = chars.iter().map(|(c, _)| *c).collect();
+            alt[position] = c;
+            alt.into_iter().collect()
+        })
+        .collect();
+    Some(Constrained { chars, valid, alternatives })
 }
 
 /// One character as a plate holds it: half-width, upper-case; `None` for what cannot be on a
@@ -224,6 +261,29 @@ fn is_cjk(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The next-best reads change one position to the best other option it allows, the
+    /// closest call first; an option the position does not allow is never one.
+    #[test]
+    fn alternatives_are_the_next_best_grammatical_reads() {
+        let o = |v: &[(char, f32)]| v.to_vec();
+        let options = vec![
+            o(&[('粤', 0.99)]),
+            o(&[('B', 0.55), ('8', 0.40), ('E', 0.05)]),
+            o(&[('1', 0.9), ('7', 0.1)]),
+            o(&[('2', 0.99)]),
+            o(&[('3', 0.6), ('8', 0.4)]),
+            o(&[('4', 0.99)]),
+            o(&[('5', 0.99)]),
+        ];
+        let c = constrained_chars(&options).unwrap();
+        assert_eq!(c.chars.iter().map(|(c, _)| *c).collect::<String>(), "粤B12345");
+        assert!(c.valid);
+        assert_eq!(c.chars[1], ('B', 0.55), "each position keeps its probability");
+        // '8' is no letter: position 1's next best is 'E' (0.05/0.55), after 8 at 4 (0.67) and 7 at 2 (0.11).
+        assert_eq!(c.alternatives, vec!["粤B12845", "粤B72345", "粤E12345"]);
+        assert_eq!(constrained(&options).unwrap().text, "粤B12345");
+    }
 
     #[test]
     fn normalises_separators_case_and_full_width() {

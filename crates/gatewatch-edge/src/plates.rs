@@ -27,6 +27,7 @@ pub fn load(cfg: &PlatesConfig, runtime: &std::path::Path) -> Result<SharedPlate
     let reader = PpOcrReader::new(&cfg.recogniser, runtime, cfg.threads, cfg.recogniser_dict.as_deref())?;
     let mut plates = PlateReader::new(finder, reader);
     plates.grammar = cfg.grammar;
+    plates.second_zoom = cfg.second_zoom;
     Ok(Arc::new(Mutex::new(plates)))
 }
 
@@ -37,6 +38,8 @@ struct TrackPlate {
     last_attempt: Option<u64>,
     published: Option<String>,
     best_plate: Option<(f32, Vec<u8>)>,
+    /// The next-best grammatical reads of the most confident read so far.
+    alternatives: (f32, Vec<String>),
 }
 
 /// Per-camera plate state.
@@ -95,18 +98,13 @@ impl PlateTracks {
                 }
             };
             let Some(reading) = reading else { continue };
-            let chars: Vec<(char, f32)> = reading
-                .chars
-                .iter()
-                .flat_map(|c| {
-                    plate::keep_plate_chars([c.ch.as_str()])
-                        .chars()
-                        .map(move |ch| (ch.to_ascii_uppercase(), c.prob))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
+            // What the grammar made of the read, position by position (upper-case, half-width).
+            let chars = reading.positions.clone();
             if chars.is_empty() {
                 continue;
+            }
+            if reading.confidence > st.alternatives.0 {
+                st.alternatives = (reading.confidence, reading.alternatives.clone());
             }
             let plate_score = reading.plate.map(|p| p.score).unwrap_or(0.0);
             if st.best_plate.as_ref().is_none_or(|(s, _)| plate_score > *s)
@@ -149,15 +147,15 @@ impl PlateTracks {
             Some(if self.cfg.grammar { plate::apply_grammar(&n) } else { Grammar { text: n, valid: None } })
         };
         let voted = finish(&vote.text)?;
-        let mut candidates: Vec<String> = vote
-            .candidates
-            .iter()
-            .filter_map(|(t, _)| finish(t))
-            .map(|g| g.text)
-            .filter(|t| *t != voted.text)
-            .collect();
-        candidates.dedup();
-        candidates.truncate(3);
+        // Other texts the vote saw, then the best read's next-best grammatical reads.
+        let mut candidates: Vec<String> = Vec::new();
+        let others =
+            vote.candidates.iter().map(|(t, _)| t.as_str()).chain(st.alternatives.1.iter().map(String::as_str));
+        for text in others.filter_map(finish).map(|g| g.text) {
+            if text != voted.text && !candidates.contains(&text) && candidates.len() < 3 {
+                candidates.push(text);
+            }
+        }
         let plate_snapshot = st.best_plate.as_ref().and_then(|(_, rgb)| {
             snapshot::encode(PLATE_W, PLATE_H, rgb.clone(), snapshots).ok().map(|(w, h, j)| Snapshot::jpeg(w, h, &j))
         });

@@ -19,7 +19,10 @@ use crate::warp::{pad_quad, warp};
 
 /// Finds plates in a picture.
 pub trait PlateFinder {
-    fn find(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<Vec<PlateBox>, VisionError>;
+    /// Plates in the picture, searched at `zoom` times the finder's usual input size (1: as
+    /// usual; 2: small plates found that the first look missed). Boxes are in the picture's
+    /// own pixels.
+    fn find(&mut self, rgb: &[u8], width: u32, height: u32, zoom: f32) -> Result<Vec<PlateBox>, VisionError>;
 }
 
 /// Reads the characters of one upright plate picture.
@@ -70,11 +73,12 @@ impl RetinaPlateFinder {
 }
 
 impl PlateFinder for RetinaPlateFinder {
-    fn find(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<Vec<PlateBox>, VisionError> {
+    fn find(&mut self, rgb: &[u8], width: u32, height: u32, zoom: f32) -> Result<Vec<PlateBox>, VisionError> {
         if width == 0 || height == 0 || rgb.len() != (width * height * 3) as usize {
             return Err(VisionError::BadFrame { width, height, len: rgb.len() });
         }
-        let scale = (self.max_side as f32 / width.max(height) as f32).min(1.0);
+        let zoom = if zoom.is_finite() { zoom.clamp(0.1, 4.0) } else { 1.0 };
+        let scale = (self.max_side as f32 / width.max(height) as f32).min(zoom);
         let (w, h) =
             (((width as f32 * scale).round() as usize).max(1), ((height as f32 * scale).round() as usize).max(1));
         self.input.resize(3 * w * h, 0.0);
@@ -181,6 +185,18 @@ fn plate_options(chars: &[CtcChar]) -> Vec<Vec<(char, f32)>> {
         .collect()
 }
 
+/// `text` (the raw read after separators were dropped and the grammar, if any, mapped some
+/// characters) with the probability of the character read at each place; positions beyond the
+/// read's plate characters get the mean.
+fn text_positions(text: &str, chars: &[CtcChar]) -> Vec<(char, f32)> {
+    let probs: Vec<f32> = chars
+        .iter()
+        .flat_map(|c| plate::keep_plate_chars([c.ch.as_str()]).chars().map(|_| c.prob).collect::<Vec<_>>())
+        .collect();
+    let mean = if probs.is_empty() { 0.0 } else { probs.iter().sum::<f32>() / probs.len() as f32 };
+    text.chars().enumerate().map(|(i, ch)| (ch, probs.get(i).copied().unwrap_or(mean))).collect()
+}
+
 /// One plate read from a picture.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlateReading {
@@ -193,6 +209,11 @@ pub struct PlateReading {
     /// Mean character probability.
     pub confidence: f32,
     pub chars: Vec<CtcChar>,
+    /// `text`'s characters, each with the recogniser's probability for it (what the edge's
+    /// vote across reads weighs).
+    pub positions: Vec<(char, f32)>,
+    /// The next-best grammatical reads (one position changed; empty without the grammar).
+    pub alternatives: Vec<String>,
 }
 
 /// Time spent, summed.
@@ -200,6 +221,9 @@ pub struct PlateReading {
 pub struct PlateTimings {
     /// Pictures searched for plates.
     pub finds: u64,
+    /// Of them searched a second time, zoomed in, and found a plate so.
+    pub second_looks: u64,
+    pub found_second: u64,
     pub find: Duration,
     pub read: Duration,
     pub reads: u64,
@@ -210,8 +234,15 @@ pub struct PlateReader<F, R> {
     pub finder: F,
     pub reader: R,
     pub grammar: bool,
+    /// A picture where no plate was found is searched again at this zoom (1: not again), if
+    /// its long side is at most [`SECOND_LOOK_MAX_SIDE`] (a vehicle crop, not a whole scene).
+    pub second_zoom: f32,
     pub timings: PlateTimings,
 }
+
+/// Pictures with a longer side than this get no second look (it would exceed the finder's
+/// input size and cost a scene's worth of time).
+pub const SECOND_LOOK_MAX_SIDE: u32 = 640;
 
 /// Rectified plate size fed to the recogniser, and the corner padding.
 pub const PLATE_W: u32 = 192;
@@ -220,15 +251,20 @@ pub const PLATE_PAD: f32 = 0.08;
 
 impl<F: PlateFinder, R: TextReader> PlateReader<F, R> {
     pub fn new(finder: F, reader: R) -> Self {
-        Self { finder, reader, grammar: true, timings: PlateTimings::default() }
+        Self { finder, reader, grammar: true, second_zoom: 2.0, timings: PlateTimings::default() }
     }
 
     /// Find and read every plate in a picture, most confident detection first.
     pub fn read_scene(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<Vec<PlateReading>, VisionError> {
         let start = Instant::now();
-        let plates = self.finder.find(rgb, width, height)?;
-        self.timings.find += start.elapsed();
+        let mut plates = self.finder.find(rgb, width, height, 1.0)?;
         self.timings.finds += 1;
+        if plates.is_empty() && self.second_zoom > 1.0 && width.max(height) <= SECOND_LOOK_MAX_SIDE {
+            plates = self.finder.find(rgb, width, height, self.second_zoom)?;
+            self.timings.second_looks += 1;
+            self.timings.found_second += u64::from(!plates.is_empty());
+        }
+        self.timings.find += start.elapsed();
         let mut out = Vec::with_capacity(plates.len());
         for p in plates {
             let quad = pad_quad(p.quad(), PLATE_PAD);
@@ -250,18 +286,111 @@ impl<F: PlateFinder, R: TextReader> PlateReader<F, R> {
         let raw = plate::keep_plate_chars(chars.iter().map(|c| c.ch.as_str()));
         let confidence =
             if chars.is_empty() { 0.0 } else { chars.iter().map(|c| c.prob).sum::<f32>() / chars.len() as f32 };
-        let (text, valid) = match plate::normalize(&raw) {
-            Ok(n) if self.grammar => {
-                // The grammar inside the reading (each position's best allowed option), else
-                // on the text (other countries pass through).
-                let Grammar { text, valid } = plate::constrained(&plate_options(&chars))
-                    .filter(|g| plate::normalize(&g.text).is_ok())
-                    .unwrap_or_else(|| plate::apply_grammar(&n));
-                (text, valid)
+        // The grammar inside the reading (each position's best allowed option), else on the
+        // text (other countries pass through).
+        let inside = if self.grammar { plate::constrained_chars(&plate_options(&chars)) } else { None };
+        let inside = inside.filter(|c| plate::normalize(&c.chars.iter().map(|(c, _)| *c).collect::<String>()).is_ok());
+        let (text, valid, positions, alternatives) = match (plate::normalize(&raw), inside) {
+            (Ok(_), Some(c)) => (c.chars.iter().map(|(c, _)| *c).collect(), Some(c.valid), c.chars, c.alternatives),
+            (Ok(n), None) => {
+                let Grammar { text, valid } =
+                    if self.grammar { plate::apply_grammar(&n) } else { Grammar { text: n, valid: None } };
+                let positions = text_positions(&text, &chars);
+                (text, valid, positions, Vec::new())
             }
-            Ok(n) => (n, None),
-            Err(_) => (String::new(), Some(false)),
+            (Err(_), _) => (String::new(), Some(false), Vec::new(), Vec::new()),
         };
-        Ok(PlateReading { plate: None, rectified: None, text, valid, confidence, chars })
+        Ok(PlateReading { plate: None, rectified: None, text, valid, confidence, chars, positions, alternatives })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatewatch_core::geometry::{BBox, Point};
+
+    /// Finds one plate only when zoomed in at least `min_zoom` (a far vehicle's small plate).
+    struct SmallPlate {
+        min_zoom: f32,
+        zooms: Vec<f32>,
+    }
+
+    impl PlateFinder for SmallPlate {
+        fn find(&mut self, _: &[u8], _: u32, _: u32, zoom: f32) -> Result<Vec<PlateBox>, VisionError> {
+            self.zooms.push(zoom);
+            let p = |x, y| Point::new(x, y);
+            Ok((zoom >= self.min_zoom)
+                .then(|| PlateBox {
+                    bbox: BBox::new(10.0, 10.0, 40.0, 20.0),
+                    corners: [p(40.0, 20.0), p(10.0, 20.0), p(10.0, 10.0), p(40.0, 10.0)],
+                    score: 0.9,
+                })
+                .into_iter()
+                .collect())
+        }
+    }
+
+    /// Reads 粤0A2160, with an O behind the 0 and an 8 behind the 6.
+    struct Reads(Vec<Vec<(&'static str, f32)>>);
+
+    impl TextReader for Reads {
+        fn read(&mut self, _: &[u8], _: u32, _: u32) -> Result<Vec<CtcChar>, VisionError> {
+            Ok(self
+                .0
+                .iter()
+                .map(|o| CtcChar {
+                    ch: o[0].0.into(),
+                    prob: o[0].1,
+                    options: o.iter().map(|(c, p)| (c.to_string(), *p)).collect(),
+                })
+                .collect())
+        }
+    }
+
+    fn guangdong() -> Reads {
+        Reads(vec![
+            vec![("粤", 0.99)],
+            vec![("0", 0.6), ("O", 0.35)],
+            vec![("A", 0.97)],
+            vec![("2", 0.98)],
+            vec![("1", 0.97)],
+            vec![("6", 0.55), ("8", 0.44)],
+            vec![("0", 0.96)],
+        ])
+    }
+
+    #[test]
+    fn the_reading_keeps_what_the_grammar_chose_position_by_position() {
+        let mut r = PlateReader::new(SmallPlate { min_zoom: 1.0, zooms: vec![] }, guangdong());
+        let read = r.read_plate(&[0; 3 * 4 * 4], 4, 4).unwrap();
+        assert_eq!(read.text, "粤OA2160");
+        assert_eq!(read.valid, Some(true));
+        let text: String = read.positions.iter().map(|(c, _)| *c).collect();
+        assert_eq!(text, read.text, "the vote weighs the characters the grammar chose");
+        assert_eq!(read.positions[1], ('O', 0.35));
+        assert_eq!(read.alternatives, vec!["粤OA2180"], "the next-best grammatical read; 0 is no letter");
+        // Without the grammar: the characters as read.
+        r.grammar = false;
+        let read = r.read_plate(&[0; 3 * 4 * 4], 4, 4).unwrap();
+        assert_eq!(read.text, "粤0A2160");
+        assert_eq!(read.positions.iter().map(|(c, _)| *c).collect::<String>(), "粤0A2160");
+        assert!(read.alternatives.is_empty());
+    }
+
+    #[test]
+    fn a_small_picture_without_a_plate_is_searched_again_zoomed_in() {
+        let rgb = vec![0u8; 3 * 200 * 100];
+        let mut r = PlateReader::new(SmallPlate { min_zoom: 2.0, zooms: vec![] }, guangdong());
+        let found = r.read_scene(&rgb, 200, 100).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(r.finder.zooms, vec![1.0, 2.0]);
+        assert_eq!((r.timings.second_looks, r.timings.found_second), (1, 1));
+        // Off, or a whole scene (long side over 640): one look.
+        r.second_zoom = 1.0;
+        assert!(r.read_scene(&rgb, 200, 100).unwrap().is_empty());
+        r.second_zoom = 2.0;
+        let scene = vec![0u8; 3 * 800 * 10];
+        assert!(r.read_scene(&scene, 800, 10).unwrap().is_empty());
+        assert_eq!(r.finder.zooms, vec![1.0, 2.0, 1.0, 1.0]);
     }
 }
