@@ -116,3 +116,42 @@ fn rust_detector_matches_python_reference_on_vtest() {
     assert_eq!(people.len(), 4, "both modes, both views: {people:?}");
     assert!(people.values().all(|&n| n >= 15), "too few confident people: the fixture or model changed: {people:?}");
 }
+
+/// Two tiles of the 16:9 crop (`[vision] tiles = 2`) find every confident object the whole
+/// crop finds, each once: the tiles' overlap and seam merged away.
+#[test]
+fn tiles_find_what_the_whole_frame_finds() {
+    let reference: Reference =
+        serde_json::from_str(include_str!("fixtures/nanodet_vtest_reference.json")).expect("fixture parses");
+    let wanted: Vec<u64> = reference.modes["letterbox"]["full"].keys().map(|k| k.parse().unwrap()).collect();
+    let frames = frames(&wanted);
+    let [top, bottom] = reference.crop16x9_rows;
+    let mut whole = Detector::new(&vision_config()).expect("detector loads");
+    let mut tiled = Detector::new(&gatewatch_core::config::VisionConfig { tiles: 2, ..vision_config() }).unwrap();
+    let (mut confident, mut extra) = (0, 0);
+    for (index, f) in &frames {
+        let row = f.width as usize * 3;
+        let crop = &f.rgb[top * row..bottom * row];
+        let (w, h) = (f.width, (bottom - top) as u32);
+        let ours = whole.detect(crop, w, h).unwrap();
+        let tiles = tiled.detect(crop, w, h).unwrap();
+        for d in ours.iter().filter(|d| d.score >= 0.5) {
+            confident += 1;
+            let best = tiles
+                .iter()
+                .filter(|t| t.class.nms_group() == d.class.nms_group())
+                .map(|t| t.bbox.iou(&d.bbox))
+                .fold(0.0, f32::max);
+            assert!(best >= 0.5, "frame {index}: {d:?} found whole, not by the tiles (best IoU {best:.2}): {tiles:#?}");
+        }
+        for (i, a) in tiles.iter().enumerate() {
+            for b in &tiles[i + 1..] {
+                let same = a.class.nms_group() == b.class.nms_group() && a.bbox.iou(&b.bbox) > 0.5;
+                assert!(!same, "frame {index}: one object twice: {a:?} {b:?}");
+            }
+        }
+        extra += tiles.len().saturating_sub(ours.len());
+    }
+    println!("{confident} confident whole-frame detections all found by the tiles; {extra} more boxes from the tiles");
+    assert!(confident >= 10, "too few confident detections to judge: {confident}");
+}

@@ -147,6 +147,10 @@ pub struct VisionConfig {
     pub onnxruntime: PathBuf,
     pub score_threshold: f32,
     pub iou_threshold: f32,
+    /// 2: a wide frame (3:2 or wider) is detected as two overlapping squares, each filling the
+    /// model's input (twice the pixels for small objects, twice the inference; `tiles`); 1:
+    /// the whole frame at once.
+    pub tiles: u32,
     /// ONNX Runtime intra-op threads per detector (0: let ONNX Runtime choose).
     pub intra_threads: usize,
     /// Detectors (ONNX Runtime sessions) running side by side, shared by all cameras; each
@@ -164,6 +168,7 @@ impl Default for VisionConfig {
             onnxruntime: "models/onnxruntime/libonnxruntime.so".into(),
             score_threshold: 0.25,
             iou_threshold: 0.5,
+            tiles: 1,
             intra_threads: 1,
             workers: 2,
         }
@@ -478,6 +483,9 @@ impl EdgeConfig {
         if !(0.0..=1.0).contains(&v.iou_threshold) {
             e.push("vision.iou_threshold: must be within 0..1".into());
         }
+        if !(1..=2).contains(&v.tiles) {
+            e.push("vision.tiles: must be 1 (whole frame) or 2 (two squares of a wide frame)".into());
+        }
         if !(1..=16).contains(&v.workers) {
             e.push("vision.workers: must be 1..=16".into());
         }
@@ -663,6 +671,21 @@ mod tests {
         let errs = EdgeConfig::from_toml(&bad).unwrap_err();
         assert_eq!(errs.len(), 4, "{errs:#?}");
         assert_eq!(errs[0], "unknown key `colour`");
+    }
+
+    #[test]
+    fn detector_tracker_and_plate_settings_are_checked() {
+        let bad = EDGE.replace(
+            "[[cameras]]",
+            "[vision]\ntiles = 3\n[tracker]\nweak_min_hits = 0\nbuffer = 5.0\n\
+             [plates]\nenabled = true\nsecond_zoom = 0.5\n[[cameras]]",
+        );
+        let errs = EdgeConfig::from_toml(&bad).unwrap_err().join("\n");
+        for what in ["vision.tiles", "weak_min_hits", "tracker.buffer", "plates.second_zoom"] {
+            assert!(errs.contains(what), "{what} not named in {errs}");
+        }
+        let good = EDGE.replace("[[cameras]]", "[vision]\ntiles = 2\n[tracker]\nbuffer = 0.0\n[[cameras]]");
+        assert_eq!(EdgeConfig::from_toml(&good).unwrap().vision.tiles, 2);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod registry;
 pub mod rules;
 pub mod tamper;
 pub mod text;
+pub mod tiles;
 pub mod topic;
 pub mod tracker;
 pub mod visits;

@@ -4,6 +4,8 @@
 //! normalised (`preprocess`) → ort session →
 //! six output tensors, matched to strides by shape → `gatewatch_core::nanodet::decode` → boxes
 //! in frame pixels. Output names vary between conversions, so nothing depends on them.
+//! With `tiles = 2` a wide frame goes through as two overlapping squares and their boxes are
+//! merged (`gatewatch_core::tiles`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,6 +14,7 @@ pub use gatewatch_core::config::VisionConfig as DetectorConfig;
 use gatewatch_core::detection::Detection;
 use gatewatch_core::fit::{Fit, Resize};
 use gatewatch_core::nanodet::{self, DecodeParams, Level};
+use gatewatch_core::tiles;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
@@ -26,7 +29,10 @@ pub struct Detector {
     session: Session,
     params: DecodeParams,
     resize: Resize,
+    tiles: u32,
     input: Vec<f32>,
+    /// A tile's pixels, copied out of the frame (tiles only).
+    crop: Vec<u8>,
     timings: Timings,
 }
 
@@ -86,6 +92,7 @@ impl Detector {
         tracing::info!(
             model = %model.display(),
             resize = cfg.resize.as_str(),
+            tiles = cfg.tiles,
             threads = cfg.intra_threads,
             workers = cfg.workers,
             "detector loaded"
@@ -94,7 +101,9 @@ impl Detector {
             session,
             params,
             resize: cfg.resize,
+            tiles: cfg.tiles,
             input: vec![0.0; 3 * INPUT * INPUT],
+            crop: Vec::new(),
             timings: Timings::default(),
         })
     }
@@ -105,6 +114,33 @@ impl Detector {
         if w == 0 || h == 0 || rgb.len() != w * h * 3 {
             return Err(VisionError::BadFrame { width, height, len: rgb.len() });
         }
+        let tiles = tiles::split(width, height, self.tiles);
+        if tiles.len() == 1 {
+            return self.detect_whole(rgb, width, height);
+        }
+        let mut found = Vec::with_capacity(tiles.len());
+        for t in tiles {
+            let start = Instant::now();
+            let mut crop = std::mem::take(&mut self.crop);
+            crop.clear();
+            let row = w * 3;
+            for y in t.y as usize..(t.y + t.height) as usize {
+                crop.extend_from_slice(&rgb[y * row + t.x as usize * 3..][..t.width as usize * 3]);
+            }
+            self.timings.preprocess += start.elapsed();
+            let dets = self.detect_whole(&crop, t.width, t.height);
+            self.crop = crop;
+            let shifted = dets?.into_iter().map(|d| Detection { bbox: d.bbox.shift(t.x as f32, t.y as f32), ..d });
+            found.push((t, shifted.collect()));
+        }
+        let start = Instant::now();
+        let merged = tiles::merge(&found, width, height, self.params.iou_threshold);
+        self.timings.postprocess += start.elapsed();
+        Ok(merged)
+    }
+
+    /// The whole picture through the model at once.
+    fn detect_whole(&mut self, rgb: &[u8], width: u32, height: u32) -> Result<Vec<Detection>, VisionError> {
         let start = Instant::now();
         let fit = Fit::new(self.resize, width, height, INPUT, INPUT);
         fit_to_bgr_planar(rgb, &fit, INPUT, INPUT, &NANODET, &mut self.input);
