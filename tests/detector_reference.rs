@@ -155,3 +155,28 @@ fn tiles_find_what_the_whole_frame_finds() {
     println!("{confident} confident whole-frame detections all found by the tiles; {extra} more boxes from the tiles");
     assert!(confident >= 10, "too few confident detections to judge: {confident}");
 }
+
+/// The YOLO path end to end through ONNX Runtime: a graph shaped like a YOLOv8 export
+/// (tests/fixtures/make_yolo_shaped.py: input [1,3,64,64], output [1,84,8] of planted
+/// candidates) is recognised by its output, fed its own input size, and its boxes come back in
+/// frame pixels, letterboxed and in two tiles.
+#[test]
+fn a_yolo_shaped_model_is_decoded_into_frame_pixels() {
+    let model = gatewatch_systests::repo_root().join("tests/fixtures/yolo_shaped_64.onnx");
+    let cfg = gatewatch_core::config::VisionConfig { model, ..vision_config() };
+    let frame = vec![128u8; 128 * 64 * 3];
+    let mut d = Detector::new(&cfg).expect("a YOLO export loads");
+    let found = d.detect(&frame, 128, 64).unwrap();
+    // 128x64 letterboxed into 64x64: scale 0.5, 16 px bands above and below.
+    let boxes: Vec<(&str, [f32; 4])> =
+        found.iter().map(|d| (d.class.as_str(), [d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2])).collect();
+    assert_eq!(boxes, vec![("person", [56.0, 12.0, 72.0, 52.0]), ("car", [20.0, 42.0, 44.0, 54.0])]);
+    // Two 64x64 tiles of the 2:1 frame: each tile finds the planted pair in its own pixels.
+    let mut d = Detector::new(&gatewatch_core::config::VisionConfig { tiles: 2, ..cfg.clone() }).unwrap();
+    let mut persons: Vec<f32> =
+        d.detect(&frame, 128, 64).unwrap().iter().filter(|d| d.class.as_str() == "person").map(|d| d.bbox.x1).collect();
+    persons.sort_by(f32::total_cmp);
+    assert_eq!(persons, vec![28.0, 92.0]);
+    // A frame of the wrong size is refused, not read past.
+    assert!(d.detect(&frame[1..], 128, 64).is_err());
+}

@@ -138,7 +138,8 @@ pub enum FsyncPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VisionConfig {
-    /// NanoDet-m 416 ONNX model (made by `deploy/setup.sh`).
+    /// The detector: NanoDet-m 416 ONNX (made by `deploy/setup.sh`), or a site's own YOLOv8,
+    /// YOLO11 or YOLOv5 ONNX export (COCO-80), told apart by its outputs.
     pub model: PathBuf,
     /// How a frame is fitted into the model's square input: `letterbox` (aspect kept, the
     /// default) or `stretch` (for models trained on stretched frames).

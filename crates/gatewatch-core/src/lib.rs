@@ -28,4 +28,5 @@ pub mod tiles;
 pub mod topic;
 pub mod tracker;
 pub mod visits;
+pub mod yolo;
 pub mod zones;

@@ -58,7 +58,7 @@ pub struct RetinaPlateFinder {
     pub max_side: u32,
 }
 
-const RETINA_NORM: Normalize = Normalize { mean_bgr: [104.0, 117.0, 123.0], std_bgr: [1.0, 1.0, 1.0] };
+const RETINA_NORM: Normalize = Normalize::bgr([104.0, 117.0, 123.0], [1.0, 1.0, 1.0]);
 
 impl RetinaPlateFinder {
     pub fn new(model: &Path, runtime: &Path, threads: usize) -> Result<Self, VisionError> {
@@ -140,7 +140,7 @@ impl TextReader for PpOcrReader {
         let rh = self.height;
         let resized_w = ((rh as f32 * width as f32 / height as f32).ceil() as usize).clamp(1, 1280);
         let total_w = resized_w.max(REC_MIN_WIDTH);
-        let norm = Normalize { mean_bgr: [127.5; 3], std_bgr: [127.5; 3] };
+        let norm = Normalize::bgr([127.5; 3], [127.5; 3]);
         let mut resized = vec![0f32; 3 * rh * resized_w];
         rgb_to_bgr_planar(rgb, width as usize, height as usize, resized_w, rh, &norm, &mut resized);
         self.input.clear();

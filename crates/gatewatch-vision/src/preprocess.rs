@@ -5,15 +5,29 @@
 
 use gatewatch_core::fit::Fit;
 
-/// Per-channel normalisation in BGR order: `(value - mean) / std`.
+/// Per-channel normalisation, `(value - mean) / std`, means and deviations given per channel
+/// in BGR order; planes written BGR (OpenCV-trained models) or RGB; padding of `pad` (a raw
+/// 0..255 value) where the frame does not fill the input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Normalize {
     pub mean_bgr: [f32; 3],
     pub std_bgr: [f32; 3],
+    pub rgb_planes: bool,
+    pub pad: f32,
+}
+
+impl Normalize {
+    /// BGR planes, black padding.
+    pub const fn bgr(mean_bgr: [f32; 3], std_bgr: [f32; 3]) -> Normalize {
+        Normalize { mean_bgr, std_bgr, rgb_planes: false, pad: 0.0 }
+    }
 }
 
 /// NanoDet's normalisation (BGR order).
-pub const NANODET: Normalize = Normalize { mean_bgr: [103.53, 116.28, 123.675], std_bgr: [57.375, 57.12, 58.395] };
+pub const NANODET: Normalize = Normalize::bgr([103.53, 116.28, 123.675], [57.375, 57.12, 58.395]);
+
+/// Ultralytics YOLO: RGB planes scaled to 0..1, grey (114) padding.
+pub const YOLO: Normalize = Normalize { mean_bgr: [0.0; 3], std_bgr: [255.0; 3], rgb_planes: true, pad: 114.0 };
 
 /// Resize packed RGB `src` (`w` x `h`) to `out_w` x `out_h` and write NCHW BGR floats into `out`
 /// (`3 * out_w * out_h` values).
@@ -40,9 +54,12 @@ pub fn fit_to_bgr_planar(src: &[u8], fit: &Fit, out_w: usize, out_h: usize, norm
     assert!(fit.x + fit.width <= out_w && fit.y + fit.height <= out_h, "fit inside the input");
     let plane = out_w * out_h;
     let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / norm.std_bgr[c]);
+    // Plane of source RGB channel c, whose BGR index is 2 - c.
+    let plane_of = |c: usize| if norm.rgb_planes { c } else { 2 - c };
     if fit.width < out_w || fit.height < out_h {
-        for p in 0..3 {
-            let black = -norm.mean_bgr[p] * scale[p];
+        for c in 0..3 {
+            let (p, b) = (plane_of(c), 2 - c);
+            let black = (norm.pad - norm.mean_bgr[b]) * scale[b];
             let rows = &mut out[p * plane..(p + 1) * plane];
             rows[..fit.y * out_w].fill(black);
             rows[(fit.y + fit.height) * out_w..].fill(black);
@@ -60,12 +77,11 @@ pub fn fit_to_bgr_planar(src: &[u8], fit: &Fit, out_w: usize, out_h: usize, norm
         for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
             let i = (fit.y + oy) * out_w + fit.x + ox;
             for c in 0..3 {
-                // Source channel c of RGB goes to plane 2 - c of BGR.
                 let a = r0[x0 * 3 + c] as f32 * (1.0 - fx) + r0[x1 * 3 + c] as f32 * fx;
                 let b = r1[x0 * 3 + c] as f32 * (1.0 - fx) + r1[x1 * 3 + c] as f32 * fx;
                 let v = a * (1.0 - fy) + b * fy;
-                let p = 2 - c;
-                out[p * plane + i] = (v - norm.mean_bgr[p]) * scale[p];
+                let k = 2 - c;
+                out[plane_of(c) * plane + i] = (v - norm.mean_bgr[k]) * scale[k];
             }
         }
     }
@@ -92,7 +108,7 @@ mod tests {
     fn identity_size_keeps_pixels_and_swaps_to_bgr() {
         let src = [10u8, 20, 30, 40, 50, 60]; // two RGB pixels
         let mut out = [0f32; 6];
-        let norm = Normalize { mean_bgr: [0.0; 3], std_bgr: [1.0; 3] };
+        let norm = Normalize::bgr([0.0; 3], [1.0; 3]);
         rgb_to_bgr_planar(&src, 2, 1, 2, 1, &norm, &mut out);
         assert_eq!(out, [30.0, 60.0, 20.0, 50.0, 10.0, 40.0]);
     }
@@ -101,7 +117,7 @@ mod tests {
     fn letterbox_pads_with_normalised_black_and_keeps_the_picture_whole() {
         // A 4x2 white frame into a 4x4 input: one black row above it, one below.
         let src = vec![255u8; 4 * 2 * 3];
-        let norm = Normalize { mean_bgr: [100.0; 3], std_bgr: [2.0; 3] };
+        let norm = Normalize::bgr([100.0; 3], [2.0; 3]);
         let fit = Fit::new(gatewatch_core::fit::Resize::Letterbox, 4, 2, 4, 4);
         assert_eq!((fit.x, fit.y, fit.width, fit.height), (0, 1, 4, 2));
         let mut out = vec![f32::NAN; 3 * 16];
@@ -113,12 +129,29 @@ mod tests {
         }
     }
 
+    /// YOLO's input: RGB planes in 0..1, grey padding of 114.
+    #[test]
+    fn yolo_input_is_rgb_in_unit_range_padded_grey() {
+        let src = [255u8, 0, 51]; // one red-ish pixel
+        let fit = Fit::new(gatewatch_core::fit::Resize::Letterbox, 1, 1, 1, 1);
+        let mut out = [0f32; 3];
+        fit_to_bgr_planar(&src, &fit, 1, 1, &YOLO, &mut out);
+        assert!(out.iter().zip([1.0, 0.0, 0.2]).all(|(a, b)| (a - b).abs() < 1e-6), "{out:?}");
+        // A 2x1 frame into 2x2: the row below (or above) is 114 / 255 in every plane.
+        let fit = Fit::new(gatewatch_core::fit::Resize::Letterbox, 2, 1, 2, 2);
+        let mut out = [f32::NAN; 12];
+        fit_to_bgr_planar(&[0u8; 6], &fit, 2, 2, &YOLO, &mut out);
+        let grey = 114.0 / 255.0;
+        assert_eq!(out.iter().filter(|&&v| (v - grey).abs() < 1e-6).count(), 6, "{out:?}");
+        assert_eq!(out.iter().filter(|&&v| v == 0.0).count(), 6);
+    }
+
     #[test]
     fn downscale_by_two_averages_neighbours() {
         // 4x1 grey ramp to 2x1: half-pixel centres land between pixel pairs.
         let src: Vec<u8> = [0u8, 100, 200, 255].iter().flat_map(|&v| [v, v, v]).collect();
         let mut out = [0f32; 6];
-        let norm = Normalize { mean_bgr: [0.0; 3], std_bgr: [1.0; 3] };
+        let norm = Normalize::bgr([0.0; 3], [1.0; 3]);
         rgb_to_bgr_planar(&src, 4, 1, 2, 1, &norm, &mut out);
         assert_eq!(&out[..2], &[50.0, 227.5]);
     }
