@@ -5,6 +5,7 @@ mod demo;
 mod desk;
 mod eval;
 mod eval_clips;
+mod eval_controlled;
 mod lists;
 
 use std::path::{Path, PathBuf};
@@ -128,6 +129,9 @@ enum EvalWhat {
     /// The edge pipeline on labelled clips: counts, zone stays and line crossings against
     /// ground truth (the formats of clips-dev), letterboxed and stretched side by side.
     Clips(eval_clips::EvalClips),
+    /// Controlled 16:9 clips with exact ground truth (a person close up, a parked car), for
+    /// `eval clips --set DIR/set.toml`.
+    MakeControlled(eval_controlled::MakeControlled),
 }
 
 fn main() -> std::process::ExitCode {
@@ -167,6 +171,9 @@ fn run() -> anyhow::Result<()> {
             Command::Eval { what: EvalWhat::Plates(args) } => eval::run(args),
             // The pipeline blocks on its threads: off the async workers.
             Command::Eval { what: EvalWhat::Clips(args) } => tokio::task::block_in_place(|| eval_clips::run(args)),
+            Command::Eval { what: EvalWhat::MakeControlled(args) } => {
+                tokio::task::block_in_place(|| eval_controlled::run(args))
+            }
         }
     })
 }

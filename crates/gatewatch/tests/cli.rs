@@ -248,6 +248,35 @@ vtest.avi,middle,30,person,in
     assert!(String::from_utf8_lossy(&out.stderr).contains("vtest.avi: no such clip"));
 }
 
+/// The controlled clips (a man close to a 16:9 camera, a parked car) are made from set-up's
+/// media with their truth, and the real pipeline sees the man in every sample once his track
+/// is confirmed, in one stay, both ways of fitting the frame.
+#[test]
+fn controlled_clips_are_made_and_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gatewatch().args(["eval", "make-controlled", "--out"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dwell = std::fs::read_to_string(dir.path().join("dwell.csv")).unwrap();
+    assert!(dwell.contains("close_person.mp4,plaza,p1,person,0,9.9"), "{dwell}");
+    let out = gatewatch()
+        .args(["eval", "clips", "--only", "close_person", "--json", "--set"])
+        .arg(dir.path().join("set.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let results: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(results.as_array().map(Vec::len), Some(2), "stretched and letterboxed: {results}");
+    for r in results.as_array().unwrap() {
+        assert_eq!(r["frames"], 100, "{r}");
+        assert_eq!(r["persons"]["truth"], 10);
+        // The first sample comes before the track is confirmed (two sightings).
+        assert!(r["persons"]["found"].as_u64().unwrap() >= 9, "{r}");
+        assert_eq!(r["vehicles"]["ours"], 0, "{r}");
+        assert_eq!(r["dwell"][0]["tracks"], 1, "one stay, one track: {r}");
+    }
+}
+
 /// A database password never goes on the command line (`ps` shows it to every user):
 /// `--db` with one is refused, and `GATEWATCH_DB` is where the URL goes instead.
 #[test]
