@@ -236,8 +236,9 @@ vtest.avi,middle,30,person,in
     assert_eq!(r["persons"]["samples"], 2);
     assert_eq!(r["persons"]["truth"], 12);
     // People walk through the whole clip: the tracks were seen, the line crossed many times.
-    let ours = r["persons"]["ours"].as_u64().unwrap();
-    assert!(ours >= 4 && r["persons"]["found"].as_u64().unwrap() == ours.min(12), "{r}");
+    // Found is counted per sample (at most that sample's truth and ours): never above either total.
+    let (ours, found) = (r["persons"]["ours"].as_u64().unwrap(), r["persons"]["found"].as_u64().unwrap());
+    assert!(ours >= 4 && found >= 4 && found <= ours.min(12), "{r}");
     assert!(r["crossings"]["ours"].as_u64().unwrap() >= 10, "{r}");
     assert_eq!(r["crossings"]["truth"], 1);
     assert!(r["tracks"]["person"].as_u64().unwrap() >= 10, "{r}");
