@@ -46,6 +46,13 @@ impl BBox {
         if union <= 0.0 { 0.0 } else { inter / union }
     }
 
+    /// The share of this box's area that lies inside `other` (1 for an empty box).
+    pub fn covered_by(&self, other: &BBox) -> f32 {
+        let w = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        if self.area() <= 0.0 { 1.0 } else { w * h / self.area() }
+    }
+
     /// Clamp into `[0, width] x [0, height]`.
     pub fn clamp_to(&self, width: f32, height: f32) -> BBox {
         BBox {
@@ -115,6 +122,14 @@ mod tests {
         let half = BBox::new(5.0, 0.0, 15.0, 10.0);
         assert!((a.iou(&half) - 50.0 / 150.0).abs() < 1e-6);
         assert_eq!(BBox::new(1.0, 1.0, 1.0, 1.0).iou(&BBox::new(1.0, 1.0, 1.0, 1.0)), 0.0);
+    }
+
+    #[test]
+    fn covered_share_of_a_box() {
+        let a = BBox::new(0.0, 0.0, 10.0, 10.0);
+        assert_eq!(a.covered_by(&BBox::new(5.0, 0.0, 20.0, 10.0)), 0.5);
+        assert_eq!(BBox::new(2.0, 2.0, 4.0, 4.0).covered_by(&a), 1.0);
+        assert_eq!(a.covered_by(&BBox::new(20.0, 20.0, 30.0, 30.0)), 0.0);
     }
 
     #[test]

@@ -75,13 +75,6 @@ fn cut(b: &BBox, t: &Tile, frame_w: u32, frame_h: u32) -> Cut {
     Cut { low: start > 0 && lo <= start as f32 + near, high: end < frame && hi >= end as f32 - near }
 }
 
-/// The part of `a`'s area inside `b`.
-fn inside(a: &BBox, b: &BBox) -> f32 {
-    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
-    if a.area() <= 0.0 { 1.0 } else { w * h / a.area() }
-}
-
 /// Overlap of two intervals over their union.
 fn overlap_1d(a0: f32, a1: f32, b0: f32, b1: f32) -> f32 {
     let inter = (a1.min(b1) - a0.max(b0)).max(0.0);
@@ -160,7 +153,7 @@ pub fn merge(per_tile: &[(Tile, Vec<Detection>)], frame_w: u32, frame_h: u32, io
     for (is_cut, d) in out {
         let dup = kept.iter().any(|k| {
             k.class.nms_group() == d.class.nms_group()
-                && (k.bbox.iou(&d.bbox) > iou || (is_cut && inside(&d.bbox, &k.bbox) >= INSIDE))
+                && (k.bbox.iou(&d.bbox) > iou || (is_cut && d.bbox.covered_by(&k.bbox) >= INSIDE))
         });
         if !dup {
             kept.push(d);

@@ -435,7 +435,7 @@ impl Tracker {
             self.tracks.iter().filter(|tr| tr.last_seen == t).map(|tr| (tr.class, tr.bbox)).collect();
         left.sort_by(|a, b| b.score.total_cmp(&a.score));
         for det in left {
-            if covers.iter().any(|(c, b)| c.nms_group() == det.class.nms_group() && covered(&det.bbox, b) >= DUPLICATE)
+            if covers.iter().any(|(c, b)| c.nms_group() == det.class.nms_group() && det.bbox.covered_by(b) >= DUPLICATE)
             {
                 continue;
             }
@@ -523,15 +523,8 @@ fn shift(a: &BBox, b: &BBox) -> f32 {
     ((cb.x - ca.x).abs() / a.width().max(1e-3)).max((cb.y - ca.y).abs() / a.height().max(1e-3))
 }
 
-/// A new box this much inside a tracked or stronger box ([`covered`]) starts no track.
+/// A new box this much inside a tracked or stronger box ([`BBox::covered_by`]) starts no track.
 const DUPLICATE: f32 = 0.8;
-
-/// The part of `a`'s area that lies inside `b`.
-fn covered(a: &BBox, b: &BBox) -> f32 {
-    let w = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0);
-    let h = (a.y2.min(b.y2) - a.y1.max(b.y1)).max(0.0);
-    if a.area() <= 0.0 { 1.0 } else { w * h / a.area() }
-}
 
 /// `b` widened by `by` of its width and height on every side.
 fn widen(b: &BBox, by: f32) -> BBox {
