@@ -99,9 +99,11 @@ macro_rules! on_pool {
 }
 
 mod alerts;
+mod users;
 mod visits;
 
 pub use alerts::{ActError, StoredAlert, StoredSighting};
+pub use users::{DeskUser, MIN_PASSWORD, Role, UserError, one_time_password};
 pub use visits::{StoredVisit, VisitFilter};
 
 #[derive(Clone)]
@@ -979,7 +981,38 @@ mod tests {
             rejected_payloads_are_kept(open("rejected").await).await;
             hostile_but_valid_events_are_stored(open("hostile").await).await;
             recent_events_come_back_in_capture_order(open("recent").await).await;
+            desk_users_log_in_by_password(open("users").await).await;
         }};
+    }
+
+    async fn desk_users_log_in_by_password(store: Store) {
+        let now = Utc::now();
+        store.add_user("admin-1", Role::Admin, "first admin's password", now).await.unwrap();
+        store.add_user("王警官", Role::Officer, "an officer's password", now).await.unwrap();
+        assert!(matches!(
+            store.add_user("admin-1", Role::Officer, "someone else's password", now).await,
+            Err(UserError::Exists(_))
+        ));
+        assert!(matches!(
+            store.add_user("x'; DROP TABLE desk_users; --", Role::Admin, "p".repeat(12).as_str(), now).await,
+            Err(UserError::BadName)
+        ));
+        let me = store.check_login("王警官", "an officer's password").await.unwrap().expect("logs in");
+        assert_eq!((me.name.as_str(), me.role, me.disabled), ("王警官", Role::Officer, false));
+        assert!(store.check_login("王警官", "an officer's passworD").await.unwrap().is_none());
+        assert!(store.check_login("nobody", "an officer's password").await.unwrap().is_none());
+        store.set_user_disabled("王警官", true).await.unwrap();
+        assert!(store.check_login("王警官", "an officer's password").await.unwrap().is_none(), "disabled");
+        store.set_user_disabled("王警官", false).await.unwrap();
+        store.set_password("王警官", "a new password here", now).await.unwrap();
+        assert!(store.check_login("王警官", "an officer's password").await.unwrap().is_none());
+        assert!(store.check_login("王警官", "a new password here").await.unwrap().is_some());
+        assert!(matches!(store.set_user_disabled("nobody", true).await, Err(UserError::Unknown(_))));
+        let users = store.users().await.unwrap();
+        assert_eq!(
+            users.iter().map(|u| (u.name.as_str(), u.role)).collect::<Vec<_>>(),
+            vec![("admin-1", Role::Admin), ("王警官", Role::Officer)]
+        );
     }
 
     #[tokio::test]

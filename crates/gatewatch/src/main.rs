@@ -7,6 +7,7 @@ mod eval;
 mod eval_clips;
 mod eval_controlled;
 mod lists;
+mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +58,14 @@ enum Command {
     CheckConfig {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// The watch desk's users (officers, admins): add, list, disable, reset a password.
+    Users {
+        /// Database URL, as for `lists` (default $GATEWATCH_DB, else sqlite://gatewatch.db).
+        #[arg(long)]
+        db: Option<String>,
+        #[command(subcommand)]
+        action: users::UserAction,
     },
     /// Manage the plate lists (wanted, stolen, banned, resident, visitor) in the database.
     Lists {
@@ -163,6 +172,7 @@ fn run() -> anyhow::Result<()> {
             Command::Bench(args) => bench::run(args).await,
             Command::Alerts { db, action } => desk::run(&database_url(db)?, action).await,
             Command::Lists { db, action } => lists::run(&database_url(db)?, action).await,
+            Command::Users { db, action } => users::run(&database_url(db)?, action).await,
             Command::Rejected { db, limit } => desk::rejected(&database_url(db)?, limit).await,
             Command::Counts { db, hours } => desk::counts(&database_url(db)?, hours).await,
             Command::Visits { db, inside, site, plate, limit } => {

@@ -278,6 +278,45 @@ fn controlled_clips_are_made_and_scored() {
     }
 }
 
+/// The first admin comes from the CLI with a one-time password printed once and stored only as
+/// an argon2id hash; a second user of that name, a short password and an unknown role are refused.
+#[test]
+fn desk_users_are_made_from_the_cli() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("desk.db").display());
+    let users = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = gatewatch();
+        cmd.args(["users", "--db", &db]).args(args).stdin(std::process::Stdio::piped());
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = users(&["add", "admin-1", "--role", "admin"], None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let password = stdout.lines().find_map(|l| l.split("login): ").nth(1)).expect("a one-time password").to_string();
+    assert_eq!(password.len(), 20, "{stdout}");
+    assert!(!users(&["add", "admin-1", "--role", "officer"], None).status.success(), "the name is taken");
+    assert!(!users(&["add", "li", "--role", "officer", "--password-stdin"], Some("short\n")).status.success());
+    assert!(!users(&["add", "bob", "--role", "root"], None).status.success());
+    assert!(
+        users(&["add", "li", "--role", "officer", "--password-stdin"], Some("a long enough password\n"))
+            .status
+            .success()
+    );
+    assert!(users(&["disable", "li"], None).status.success());
+    let list = String::from_utf8_lossy(&users(&["list"], None).stdout).to_string();
+    assert!(list.contains("admin-1") && list.contains("admin    active"), "{list}");
+    assert!(list.contains("officer  disabled"), "{list}");
+    // The database file and its write-ahead log, whichever holds the rows now.
+    let mut raw = std::fs::read(dir.path().join("desk.db")).unwrap();
+    raw.extend(std::fs::read(dir.path().join("desk.db-wal")).unwrap_or_default());
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.contains("$argon2id$") && !raw.contains(&password), "only the hash is stored");
+}
+
 /// A database password never goes on the command line (`ps` shows it to every user):
 /// `--db` with one is refused, and `GATEWATCH_DB` is where the URL goes instead.
 #[test]
