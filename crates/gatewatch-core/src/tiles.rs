@@ -117,18 +117,14 @@ pub fn merge(per_tile: &[(Tile, Vec<Detection>)], frame_w: u32, frame_h: u32, io
     // Highest scores first, so each half joins its likeliest partner.
     all.sort_by(|a, b| b.2.score.total_cmp(&a.2.score));
     for i in 0..all.len() {
-        if joined[i] || !all[i].1.high {
+        // A left (or top) half: the first tile's box cut at its inner edge.
+        if joined[i] || all[i].0 != 0 || !all[i].1.high {
             continue;
         }
         let a = all[i].2;
         let partner = (0..all.len()).find(|&j| {
             let (tj, cj, b) = &all[j];
-            !joined[j]
-                && all[i].0 == 0
-                && *tj == 1
-                && cj.low
-                && b.class.nms_group() == a.class.nms_group()
-                && spans(&a.bbox, &b.bbox)
+            !joined[j] && *tj == 1 && cj.low && b.class.nms_group() == a.class.nms_group() && spans(&a.bbox, &b.bbox)
         });
         if let Some(j) = partner {
             let b = all[j].2;

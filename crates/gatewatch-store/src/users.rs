@@ -118,6 +118,11 @@ fn user(row: Row) -> Option<DeskUser> {
     })
 }
 
+/// An update by name changed a row, or there is no such user.
+fn one_user(rows: u64, name: &str) -> Result<(), UserError> {
+    if rows == 0 { Err(UserError::Unknown(name.into())) } else { Ok(()) }
+}
+
 impl Store {
     /// Add a desk user with this password (hashed here; never stored or logged as given).
     pub async fn add_user(&self, name: &str, role: Role, password: &str, now: DateTime<Utc>) -> Result<(), UserError> {
@@ -181,7 +186,7 @@ impl Store {
                 .map_err(StoreError::from)?
                 .rows_affected()
         });
-        if changed == 0 { Err(UserError::Unknown(name.into())) } else { Ok(()) }
+        one_user(changed, name)
     }
 
     /// Give a user a new password.
@@ -197,7 +202,7 @@ impl Store {
                 .map_err(StoreError::from)?
                 .rows_affected()
         });
-        if changed == 0 { Err(UserError::Unknown(name.into())) } else { Ok(()) }
+        one_user(changed, name)
     }
 }
 

@@ -105,10 +105,10 @@ pub fn run(args: MakeControlled) -> anyhow::Result<()> {
     );
     let frames =
         gatewatch_media::clip::write_mp4(&args.out.join("close_person.mp4"), W, H, FPS, still(&person, PERSON_S))?;
-    gatewatch_media::clip::write_mp4(&args.out.join("parked_car.mp4"), W, H, FPS, still(&car, CAR_S))?;
+    let car_frames = gatewatch_media::clip::write_mp4(&args.out.join("parked_car.mp4"), W, H, FPS, still(&car, CAR_S))?;
     // The last frame is at (frames - 1) / fps.
-    let person_end = (frames - 1) as f64 / FPS as f64;
-    let car_end = (CAR_S * FPS - 1) as f64 / FPS as f64;
+    let person_end = frames.saturating_sub(1) as f64 / FPS as f64;
+    let car_end = car_frames.saturating_sub(1) as f64 / FPS as f64;
     let mut counts = String::from("clip,t_s,persons,vehicles,notes\n");
     for t in 0..PERSON_S {
         counts.push_str(&format!("close_person.mp4,{t},1,0,the man from vtest frame 400\n"));
