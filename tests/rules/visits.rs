@@ -79,7 +79,14 @@ async fn visits_pair_across_gates_raise_their_alerts_and_survive_a_restart() {
         }],
         ..Default::default()
     };
-    let Centre { agg, mut desk, gate, cfg, _broker, _dir } = Centre::start(rules).await;
+    // A guest's pass runs out 10 s from now (the centre takes a few to start); a resident; the
+    // lists are in the database before the aggregator loads them.
+    let pass_until = Utc::now() + chrono::Duration::seconds(10);
+    let lists = [
+        ListEntry::new(ListKind::Visitor, "京C11111", "guest of 5-102", None, Some(pass_until)).unwrap(),
+        ListEntry::new(ListKind::Resident, "京B12345", "flat 3-201", None, None).unwrap(),
+    ];
+    let Centre { agg, mut desk, gate, cfg, _broker, _dir } = Centre::start_with_lists(rules, &lists).await;
     let send = |ev: &Event| {
         let (gate, ev) = (&gate, ev.clone());
         async move {
@@ -88,16 +95,6 @@ async fn visits_pair_across_gates_raise_their_alerts_and_survive_a_restart() {
                 .unwrap()
         }
     };
-    // A guest's pass runs out 4 s from now; a resident; the lists are in the database.
-    let pass_until = Utc::now() + chrono::Duration::seconds(4);
-    agg.store
-        .put_entry(&ListEntry::new(ListKind::Visitor, "京C11111", "guest of 5-102", None, Some(pass_until)).unwrap())
-        .await
-        .unwrap();
-    agg.store
-        .put_entry(&ListEntry::new(ListKind::Resident, "京B12345", "flat 3-201", None, None).unwrap())
-        .await
-        .unwrap();
     let (mut north, mut south) = (Gate { edge: "gate-1", seq: 0 }, Gate { edge: "gate-2", seq: 0 });
 
     for ev in north

@@ -284,11 +284,28 @@ pub struct Centre {
 
 impl Centre {
     pub async fn start(rules: gatewatch_core::rules::RulesConfig) -> Self {
+        Self::start_with_lists(rules, &[]).await
+    }
+
+    /// A centre whose database holds these list entries before the aggregator starts (it
+    /// loads the lists at its first tick and then only every LISTS_MAX_AGE: entries put
+    /// afterwards may come too late for a test's first events).
+    pub async fn start_with_lists(
+        rules: gatewatch_core::rules::RulesConfig,
+        entries: &[gatewatch_core::registry::ListEntry],
+    ) -> Self {
         use gatewatch_mqtt::client::Session;
         init_tracing();
         let broker = Mosquitto::start().expect("mosquitto starts");
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut cfg = aggregator_config(broker.port(), &dir.path().join("centre.db"));
+        let db = dir.path().join("centre.db");
+        if !entries.is_empty() {
+            let store = gatewatch_store::Store::open(&format!("sqlite://{}", db.display())).await.expect("store opens");
+            for e in entries {
+                store.put_entry(e).await.expect("list entry stored");
+            }
+        }
+        let mut cfg = aggregator_config(broker.port(), &db);
         cfg.rules = rules;
         let agg = RunningAggregator::start(cfg.clone()).await;
         let mqtt = gatewatch_core::config::MqttConfig { port: broker.port(), ..Default::default() };
