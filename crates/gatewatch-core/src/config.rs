@@ -428,6 +428,69 @@ impl Default for IngestConfig {
     }
 }
 
+/// The watch desk: the officers' web pages and JSON API over the aggregator's database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeskConfig {
+    /// The aggregator also serves the desk (`gatewatch desk` serves it alone, either way).
+    pub enabled: bool,
+    /// Address and port to listen on. Loopback by default: put a TLS proxy in front to serve
+    /// it to other machines, and set `secure_cookies`.
+    pub listen: String,
+    /// Cookies only over HTTPS (set behind a TLS proxy).
+    pub secure_cookies: bool,
+    /// A login lasts at most this long.
+    pub session_hours: f64,
+    /// A session with no request for this long ends.
+    pub idle_minutes: f64,
+    /// Wrong passwords for one user name (or from one address) within `lockout_minutes`
+    /// before further logins are refused for the rest of that time.
+    pub login_attempts: u32,
+    pub lockout_minutes: f64,
+    /// How far back a vehicle look-up searches.
+    pub lookup_days: u32,
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:8080".into(),
+            secure_cookies: false,
+            session_hours: 12.0,
+            idle_minutes: 30.0,
+            login_attempts: 5,
+            lockout_minutes: 15.0,
+            lookup_days: 30,
+        }
+    }
+}
+
+impl DeskConfig {
+    pub fn validate(&self) -> Vec<String> {
+        let mut e = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            e.push(format!("desk.listen: {:?} is not an address:port", self.listen));
+        }
+        if !(positive(self.session_hours) && self.session_hours <= 24.0 * 7.0) {
+            e.push("desk.session_hours: must be > 0 and at most a week (168)".into());
+        }
+        if !(positive(self.idle_minutes) && self.idle_minutes <= self.session_hours * 60.0) {
+            e.push("desk.idle_minutes: must be > 0 and at most the session's length".into());
+        }
+        if !(1..=100).contains(&self.login_attempts) {
+            e.push("desk.login_attempts: must be 1 to 100".into());
+        }
+        if !positive(self.lockout_minutes) {
+            e.push("desk.lockout_minutes: must be > 0".into());
+        }
+        if !(1..=3650).contains(&self.lookup_days) {
+            e.push("desk.lookup_days: must be 1 to 3650".into());
+        }
+        e
+    }
+}
+
 /// The central aggregator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct AggregatorConfig {
@@ -439,6 +502,8 @@ pub struct AggregatorConfig {
     pub ingest: IngestConfig,
     #[serde(default)]
     pub rules: RulesConfig,
+    #[serde(default)]
+    pub desk: DeskConfig,
 }
 
 /// `x > 0`, false for NaN.
@@ -607,6 +672,7 @@ impl AggregatorConfig {
         if let Err(visit_errors) = crate::visits::Visits::new(&self.rules) {
             e.extend(visit_errors);
         }
+        e.extend(self.desk.validate());
         e
     }
 }

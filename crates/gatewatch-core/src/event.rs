@@ -121,6 +121,9 @@ pub enum EventBody {
         zones: Vec<String>,
         #[serde(default)]
         resumed: bool,
+        /// The vehicle's best picture so far (its track's, as `track_ended` will carry).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        snapshot: Option<Snapshot>,
     },
     /// The camera's view has been covered, blurred or turned away for `hold_s` (since `since`).
     CameraTampered {
@@ -471,6 +474,7 @@ mod tests {
                 bbox: BBox::new(10.0, 20.0, 130.0, 80.0),
                 zones: vec!["fire-lane".into()],
                 resumed: true,
+                snapshot: None,
             },
             EventBody::StationaryEnded {
                 track: 12,
@@ -546,6 +550,7 @@ mod tests {
             bbox: BBox::new(0.0, 0.0, 1.0, 1.0),
             zones,
             resumed: false,
+            snapshot: None,
         };
         let ended = |stationary_s: f64| EventBody::StationaryEnded {
             track: 1,

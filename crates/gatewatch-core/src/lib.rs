@@ -14,6 +14,7 @@ pub mod frame;
 pub mod geometry;
 pub mod incident;
 pub mod lines;
+pub mod lists_csv;
 pub mod motion;
 pub mod nanodet;
 pub mod parking;

@@ -49,6 +49,35 @@ impl AlertKind {
             Self::UnknownInside => "unknown_inside",
         }
     }
+
+    /// How urgently the desk should look: a listed plate at the gate or a camera covered comes
+    /// before a blind camera or a person loitering, which come before a long stay.
+    pub fn severity(self) -> Severity {
+        match self {
+            Self::Watchlist | Self::Tampering => Severity::High,
+            Self::CameraOffline | Self::Loitering | Self::UnknownInside | Self::ExitWithoutEntry => Severity::Medium,
+            Self::Stationary | Self::Overstay | Self::UnknownVehicle => Severity::Low,
+        }
+    }
+}
+
+/// How urgent an alert is, highest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    High,
+    Medium,
+    Low,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::High => "high",
+            Self::Medium => "medium",
+            Self::Low => "low",
+        }
+    }
 }
 
 /// An alert for the watch desk. `plate` is personal data; `message` never contains it.
@@ -121,6 +150,24 @@ pub enum LocalTime {
 }
 
 impl LocalTime {
+    /// `at` in the sites' local time, with its offset (for showing times to people).
+    pub fn local(self, at: DateTime<Utc>) -> DateTime<FixedOffset> {
+        match self {
+            Self::Named(tz) => at.with_timezone(&tz).fixed_offset(),
+            Self::Fixed(offset) => at.with_timezone(&offset),
+        }
+    }
+
+    /// A local date and time as UTC (the earlier one where a clock change repeats it; none in
+    /// a gap a clock change skips).
+    pub fn to_utc(self, local: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
+        use chrono::TimeZone;
+        match self {
+            Self::Named(tz) => tz.from_local_datetime(&local).earliest().map(|t| t.with_timezone(&Utc)),
+            Self::Fixed(offset) => offset.from_local_datetime(&local).earliest().map(|t| t.with_timezone(&Utc)),
+        }
+    }
+
     /// The local wall-clock time of day at `at`.
     pub fn time_of(self, at: DateTime<Utc>) -> NaiveTime {
         match self {
@@ -1356,6 +1403,7 @@ mod tests {
             bbox: crate::geometry::BBox::new(10.0, 10.0, 130.0, 70.0),
             zones: vec![zone.into()],
             resumed: track != episode,
+            snapshot: None,
         }
     }
 

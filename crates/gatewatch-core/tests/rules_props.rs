@@ -179,6 +179,7 @@ fn body() -> impl Strategy<Value = EventBody> {
                     bbox: BBox::new(0.0, 0.0, 1e30, f32::MAX),
                     zones: vec![zone],
                     resumed,
+                    snapshot: None,
                 }
             }
         ),

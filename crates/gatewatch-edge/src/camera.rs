@@ -555,6 +555,13 @@ impl CameraWorker {
             let e = &started.episode;
             tracing::debug!(camera = %self.camera.id, track = st.id, episode = e.episode, resumed = started.resumed,
                 "vehicle stationary");
+            // The officer judging a parked car needs to see it now, not when it drives off.
+            let snapshot = s.best.get(&st.id).and_then(|b| {
+                snapshot::encode(b.width, b.height, b.rgb.clone(), &self.snapshot)
+                    .map_err(|err| tracing::warn!(camera = %self.camera.id, track = st.id, error = %err, "no snapshot"))
+                    .ok()
+                    .map(|(w, h, jpeg)| Snapshot::jpeg(w, h, &jpeg))
+            });
             let body = EventBody::StationaryStarted {
                 track: st.id,
                 class: st.class,
@@ -563,6 +570,7 @@ impl CameraWorker {
                 bbox: st.bbox,
                 zones: e.zones.clone(),
                 resumed: started.resumed,
+                snapshot,
             };
             self.emit(frame.captured_at, body);
         }

@@ -256,7 +256,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             for chunk in batch.chunks(CHUNK) {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO events (event_id, site, edge, camera, seq, kind, track, captured_at, received_at, body, snapshot) ",
+                    "INSERT INTO events (event_id, site, edge, camera, seq, kind, track, captured_at, received_at, body, snapshot, plates) ",
                 );
                 q.push_values(chunk, |mut row, (ev, _, _)| {
                     let (body, snapshot) = split_snapshot(&ev.body);
@@ -270,7 +270,8 @@ impl Store {
                         .push_bind(ts(ev.captured_at))
                         .push_bind(now.clone())
                         .push_bind(body)
-                        .push_bind(snapshot);
+                        .push_bind(snapshot)
+                        .push_bind(plates_read(&ev.body));
                 });
                 q.push(" ON CONFLICT (event_id) DO NOTHING RETURNING event_id");
                 new_events.extend(q.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
@@ -433,6 +434,16 @@ impl Store {
             });
         }
         Ok((next, out))
+    }
+}
+
+/// The `plates` column of an event: a plate read's voted plate, then its candidates.
+fn plates_read(body: &gatewatch_core::event::EventBody) -> Option<String> {
+    match body {
+        gatewatch_core::event::EventBody::PlateRead(p) => {
+            Some(std::iter::once(&p.plate).chain(&p.candidates).cloned().collect::<Vec<_>>().join(" "))
+        }
+        _ => None,
     }
 }
 

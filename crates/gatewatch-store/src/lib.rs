@@ -98,11 +98,17 @@ macro_rules! on_pool {
     };
 }
 
+#[macro_use]
 mod alerts;
+mod desk;
+mod sessions;
+#[macro_use]
 mod users;
 mod visits;
 
 pub use alerts::{ActError, StoredAlert, StoredSighting};
+pub use desk::{AlertFilter, CameraStatus, Picture, PlateSighting};
+pub use sessions::{AuditEntry, AuditFilter, DeskSession, NewSession};
 pub use users::{DeskUser, MIN_PASSWORD, Role, UserError, one_time_password};
 pub use visits::{StoredVisit, VisitFilter};
 
@@ -500,7 +506,9 @@ impl Store {
 fn split_snapshot(body: &EventBody) -> (String, Option<Vec<u8>>) {
     let mut stripped = body.clone();
     let taken = match &mut stripped {
-        EventBody::TrackEnded { snapshot, .. } | EventBody::CameraTampered { snapshot, .. } => snapshot.take(),
+        EventBody::TrackEnded { snapshot, .. }
+        | EventBody::CameraTampered { snapshot, .. }
+        | EventBody::StationaryStarted { snapshot, .. } => snapshot.take(),
         _ => None,
     };
     (serde_json::to_string(&stripped).unwrap_or_default(), taken.and_then(|s| s.bytes().ok()))
@@ -982,7 +990,146 @@ mod tests {
             hostile_but_valid_events_are_stored(open("hostile").await).await;
             recent_events_come_back_in_capture_order(open("recent").await).await;
             desk_users_log_in_by_password(open("users").await).await;
+            desk_sessions_audit_and_reads(open("desk").await).await;
         }};
+    }
+
+    async fn desk_sessions_audit_and_reads(store: Store) {
+        use gatewatch_core::event::PlateRead;
+        let now: DateTime<Utc> = "2026-11-28T03:00:00Z".parse().unwrap();
+        let idle = chrono::Duration::minutes(30);
+        store.add_user("li", Role::Officer, "an officer's password", now).await.unwrap();
+        // Sessions: alive while used, gone after idle time, expiry, logout, or a new password.
+        let s = store.open_session("li", now, chrono::Duration::hours(12)).await.unwrap();
+        assert_ne!(s.token, s.csrf);
+        let found = store.session(&s.token, now + chrono::Duration::minutes(20), idle).await.unwrap().unwrap();
+        assert_eq!(
+            (found.user.name.as_str(), found.csrf.as_str(), found.user.lang.as_str()),
+            ("li", s.csrf.as_str(), "zh")
+        );
+        assert!(
+            store.session(&s.token, now + chrono::Duration::minutes(45), idle).await.unwrap().is_some(),
+            "used at 20 min"
+        );
+        assert!(
+            store.session(&s.token, now + chrono::Duration::minutes(80), idle).await.unwrap().is_none(),
+            "idle 35 min"
+        );
+        assert!(store.session(&s.token, now, idle).await.unwrap().is_none(), "an idle session is removed");
+        let s = store.open_session("li", now, chrono::Duration::hours(1)).await.unwrap();
+        assert!(
+            store
+                .session(&s.token, now + chrono::Duration::minutes(61), chrono::Duration::hours(2))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let s = store.open_session("li", now, chrono::Duration::hours(1)).await.unwrap();
+        assert!(store.session("not a token", now, idle).await.unwrap().is_none());
+        store.set_password("li", "a brand new password", now).await.unwrap();
+        assert!(store.session(&s.token, now, idle).await.unwrap().is_none(), "a new password ends sessions");
+        let s = store.open_session("li", now, chrono::Duration::hours(1)).await.unwrap();
+        store.set_user_disabled("li", true).await.unwrap();
+        assert!(store.session(&s.token, now, idle).await.unwrap().is_none(), "disabling ends sessions");
+        store.set_user_disabled("li", false).await.unwrap();
+        store.set_user_lang("li", "en").await.unwrap();
+        assert!(matches!(store.set_user_lang("li", "xx").await, Err(UserError::BadLang)));
+        store.set_user_role("li", Role::Admin).await.unwrap();
+        let li = store.user("li").await.unwrap().unwrap();
+        assert_eq!((li.role, li.lang.as_str()), (Role::Admin, "en"));
+        // The audit log: newest first, filtered, paged; hostile text stored as given.
+        for (i, action) in ["login", "vehicle_lookup", "vehicle_lookup"].iter().enumerate() {
+            let e = AuditEntry {
+                at: now + chrono::Duration::seconds(i as i64),
+                user: "li".into(),
+                action: action.to_string(),
+                subject: "京A'); DROP TABLE audit_log;--".into(),
+                detail: Some(format!("#{i}")),
+                source: Some("127.0.0.1".into()),
+            };
+            store.audit(&e).await.unwrap();
+        }
+        let all = store.audit_log(&AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+        assert_eq!(all.iter().map(|(_, e)| e.detail.as_deref().unwrap()).collect::<Vec<_>>(), ["#2", "#1", "#0"]);
+        let lookups = AuditFilter { action: Some("vehicle_lookup".into()), limit: 1, ..Default::default() };
+        let page1 = store.audit_log(&lookups).await.unwrap();
+        let page2 = store.audit_log(&AuditFilter { before: Some(page1[0].0), ..lookups }).await.unwrap();
+        assert_eq!((page1[0].1.detail.as_deref(), page2[0].1.detail.as_deref()), (Some("#2"), Some("#1")));
+        assert_eq!(all[0].1.subject, "京A'); DROP TABLE audit_log;--");
+        // Plate reads come back by time with every text read; pictures by kind.
+        let mut read = event(EventBody::PlateRead(PlateRead {
+            track: 4,
+            plate: "京A12345".into(),
+            confidence: 0.9,
+            valid: Some(true),
+            candidates: vec!["京A12346".into()],
+            reads: 5,
+            stable: true,
+            update: false,
+            plate_snapshot: Some(Snapshot::jpeg(2, 1, &[0xff, 0xd8, 0x02])),
+            vehicle_snapshot: Some(Snapshot::jpeg(4, 3, &[0xff, 0xd8, 0x03])),
+        }));
+        read.captured_at = now;
+        store.commit(&read, &[]).await.unwrap();
+        let reads = store
+            .plate_sightings(now - chrono::Duration::hours(1), now + chrono::Duration::hours(1), 10)
+            .await
+            .unwrap();
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].plates, ["京A12345", "京A12346"]);
+        assert_eq!((reads[0].event_id.clone(), reads[0].track), (read.event_id.to_string(), Some(4)));
+        let id = read.event_id.to_string();
+        assert_eq!(store.picture(&id, Picture::Plate).await.unwrap().unwrap().1, [0xff, 0xd8, 0x02]);
+        assert_eq!(store.picture(&id, Picture::Vehicle).await.unwrap().unwrap().1, [0xff, 0xd8, 0x03]);
+        assert!(store.picture(&id, Picture::Snapshot).await.unwrap().is_none());
+        // Alerts: changed since a moment, filtered and paged newest first.
+        let mut evs = Vec::new();
+        for i in 0..3 {
+            let mut ev = event(stats());
+            ev.captured_at = now + chrono::Duration::minutes(i);
+            ev.seq = 10 + i as u64;
+            let sig = seen(&ev, &format!("desk-{i}"), 0.5);
+            store.commit(&ev, &[sig]).await.unwrap();
+            evs.push(ev);
+        }
+        let changed = store.alerts_changed_since(Utc::now() - chrono::Duration::minutes(5), 100).await.unwrap();
+        assert_eq!(changed.len(), 3);
+        assert!(changed.windows(2).all(|w| w[0].status.updated_at <= w[1].status.updated_at));
+        let f = AlertFilter { state: Some("open".into()), site: Some("north".into()), limit: 2, ..Default::default() };
+        let p1 = store.alerts_filtered(&f).await.unwrap();
+        assert_eq!(p1.iter().map(|a| a.alert.key.as_str()).collect::<Vec<_>>(), ["desk-2", "desk-1"]);
+        let last = p1.last().unwrap();
+        let p2 = store
+            .alerts_filtered(&AlertFilter {
+                before: Some((last.alert.at, last.alert.alert_id.to_string())),
+                ..f.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(p2.iter().map(|a| a.alert.key.as_str()).collect::<Vec<_>>(), ["desk-0"]);
+        let none = AlertFilter { state: Some("resolved".into()), limit: 10, ..Default::default() };
+        assert!(store.alerts_filtered(&none).await.unwrap().is_empty());
+        let window = AlertFilter {
+            from: Some(now + chrono::Duration::seconds(30)),
+            to: Some(now + chrono::Duration::seconds(90)),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.alerts_filtered(&window).await.unwrap().len(), 1);
+        let (rules, sites) = store.alert_rules_and_sites().await.unwrap();
+        assert_eq!((rules, sites), (vec!["r".to_string()], vec!["north".to_string()]));
+        // Camera status: the latest of each kind.
+        let mut on = event(EventBody::CameraOnline { width: 640, height: 360 });
+        on.captured_at = now;
+        let mut off = event(EventBody::CameraOffline { reason: "gone".into() });
+        off.captured_at = now + chrono::Duration::minutes(10);
+        store.commit(&on, &[]).await.unwrap();
+        store.commit(&off, &[]).await.unwrap();
+        let cams = store.camera_status(now - chrono::Duration::hours(1)).await.unwrap();
+        assert_eq!(cams.len(), 1, "{cams:?}");
+        let c = &cams[0];
+        assert_eq!((c.online, c.decoded_fps, c.tampered), (Some(false), Some(10.0), false));
+        assert_eq!(c.last_event_at, Some(now + chrono::Duration::minutes(10)));
     }
 
     async fn desk_users_log_in_by_password(store: Store) {

@@ -48,6 +48,8 @@ pub struct DeskUser {
     pub disabled: bool,
     pub created_at: Option<DateTime<Utc>>,
     pub password_set_at: Option<DateTime<Utc>>,
+    /// The language the desk is shown in: `zh` (the default) or `en`.
+    pub lang: String,
 }
 
 /// Why a user could not be added or changed.
@@ -59,6 +61,8 @@ pub enum UserError {
     BadPassword,
     #[error("there is already a user {0:?}")]
     Exists(String),
+    #[error("language must be zh or en")]
+    BadLang,
     #[error("no user {0:?}")]
     Unknown(String),
     #[error("password hashing: {0}")]
@@ -105,16 +109,24 @@ fn verify(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
-type Row = (String, String, i64, String, String);
+pub(crate) type Row = (String, String, i64, String, String, String);
 
-fn user(row: Row) -> Option<DeskUser> {
-    let (name, role, disabled, created, set) = row;
+/// The columns of a [`Row`], in its order.
+macro_rules! user_columns {
+    () => {
+        "name, role, disabled, created_at, password_set_at, lang"
+    };
+}
+
+pub(crate) fn user(row: Row) -> Option<DeskUser> {
+    let (name, role, disabled, created, set, lang) = row;
     Some(DeskUser {
         name,
         role: role.parse().ok()?,
         disabled: disabled != 0,
         created_at: parse_time(&created),
         password_set_at: parse_time(&set),
+        lang,
     })
 }
 
@@ -149,13 +161,13 @@ impl Store {
     /// The user `name` if the password is theirs and they are not disabled.
     pub async fn check_login(&self, name: &str, password: &str) -> Result<Option<DeskUser>, StoreError> {
         let found: Option<(String, Row)> = on_pool!(self, pool => {
-            sqlx::query_as::<_, (String, String, String, i64, String, String)>(
-                "SELECT password_hash, name, role, disabled, created_at, password_set_at FROM desk_users WHERE name = $1",
+            sqlx::query_as::<_, (String, String, String, i64, String, String, String)>(
+                "SELECT password_hash, name, role, disabled, created_at, password_set_at, lang FROM desk_users WHERE name = $1",
             )
             .bind(name)
             .fetch_optional(pool)
             .await?
-            .map(|(h, n, r, d, c, s)| (h, (n, r, d, c, s)))
+            .map(|(h, n, r, d, c, s, l)| (h, (n, r, d, c, s, l)))
         });
         let Some((phc, row)) = found else {
             verify(password, &DECOY);
@@ -168,11 +180,51 @@ impl Store {
     /// Every desk user, by name.
     pub async fn users(&self) -> Result<Vec<DeskUser>, StoreError> {
         let rows: Vec<Row> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT name, role, disabled, created_at, password_set_at FROM desk_users ORDER BY name")
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM desk_users ORDER BY name")).fetch_all(pool).await?
         });
         Ok(rows.into_iter().filter_map(user).collect())
+    }
+
+    /// One desk user by name, disabled or not.
+    pub async fn user(&self, name: &str) -> Result<Option<DeskUser>, StoreError> {
+        let row: Option<Row> = on_pool!(self, pool => {
+            sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM desk_users WHERE name = $1"))
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.and_then(user))
+    }
+
+    /// Change a user's role.
+    pub async fn set_user_role(&self, name: &str, role: Role) -> Result<(), UserError> {
+        let changed = on_pool!(self, pool => {
+            sqlx::query("UPDATE desk_users SET role = $1 WHERE name = $2")
+                .bind(role.as_str())
+                .bind(name)
+                .execute(pool)
+                .await
+                .map_err(StoreError::from)?
+                .rows_affected()
+        });
+        one_user(changed, name)
+    }
+
+    /// The language a user reads the desk in: `zh` or `en`.
+    pub async fn set_user_lang(&self, name: &str, lang: &str) -> Result<(), UserError> {
+        if !matches!(lang, "zh" | "en") {
+            return Err(UserError::BadLang);
+        }
+        let changed = on_pool!(self, pool => {
+            sqlx::query("UPDATE desk_users SET lang = $1 WHERE name = $2")
+                .bind(lang)
+                .bind(name)
+                .execute(pool)
+                .await
+                .map_err(StoreError::from)?
+                .rows_affected()
+        });
+        one_user(changed, name)
     }
 
     /// Disable (or enable again) a user: a disabled one cannot log in.
@@ -186,10 +238,14 @@ impl Store {
                 .map_err(StoreError::from)?
                 .rows_affected()
         });
-        one_user(changed, name)
+        one_user(changed, name)?;
+        if disabled {
+            self.end_sessions_of(name).await?;
+        }
+        Ok(())
     }
 
-    /// Give a user a new password.
+    /// Give a user a new password (their open sessions end).
     pub async fn set_password(&self, name: &str, password: &str, now: DateTime<Utc>) -> Result<(), UserError> {
         let phc = hash(password)?;
         let changed = on_pool!(self, pool => {
@@ -202,7 +258,9 @@ impl Store {
                 .map_err(StoreError::from)?
                 .rows_affected()
         });
-        one_user(changed, name)
+        one_user(changed, name)?;
+        self.end_sessions_of(name).await?;
+        Ok(())
     }
 }
 

@@ -1,8 +1,9 @@
 //! `gatewatch demo`: the whole path on one machine, nothing to start by hand.
 //!
-//! Starts Mosquitto on a free loopback port, the aggregator on a fresh SQLite file, and an
-//! edge worker on the sample clip; prints alerts as the aggregator raises them, then frames
-//! per second, stage timings and counts.
+//! Starts Mosquitto on a free loopback port, the aggregator on a fresh SQLite file, the watch
+//! desk on it (with a `demo` admin and a one-time password, printed), and an edge worker on
+//! the sample clip; prints alerts as the aggregator raises them, then frames per second, stage
+//! timings and counts, and keeps the desk up until Ctrl-C (or exits, with `--exit-at-end`).
 #![allow(clippy::print_stdout)] // the demo's output is for a person at a terminal
 
 use std::path::PathBuf;
@@ -19,7 +20,21 @@ use gatewatch_vision::detector::Timings;
 const EDGE_TOML: &str = include_str!("../../../deploy/demo-edge.toml");
 const AGGREGATOR_TOML: &str = include_str!("../../../deploy/demo-aggregator.toml");
 
-pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>) -> anyhow::Result<()> {
+/// What `gatewatch demo` was asked for.
+pub struct DemoArgs {
+    pub clip: Option<String>,
+    pub db: Option<PathBuf>,
+    pub plates: Option<f32>,
+    pub exit_at_end: bool,
+    /// The desk's address.
+    pub desk: String,
+}
+
+/// The desk's login in the demo.
+const DEMO_USER: &str = "demo";
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let DemoArgs { clip, db, plates, exit_at_end, desk } = args;
     let broker = Mosquitto::start().context("starting mosquitto")?;
     let mut edge = EdgeConfig::from_toml(EDGE_TOML).map_err(|e| anyhow::anyhow!("demo edge config: {e:?}"))?;
     let mut agg =
@@ -51,8 +66,20 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
     println!("camera {} plays {}", edge.cameras[0].id, edge.cameras[0].uri);
 
     let (alert_tx, mut alert_rx) = tokio::sync::mpsc::unbounded_channel();
+    agg.desk.listen = desk;
+    let desk_cfg = agg.clone();
     let aggregator = gatewatch_aggregator::Aggregator::new(agg).await?.with_alert_channel(alert_tx);
     let store = aggregator.store();
+    let (desk_stop, desk_stop_rx) = tokio::sync::watch::channel(false);
+    let (desk_addr, desk_task) = start_desk(store.clone(), desk_cfg, desk_stop_rx).await?;
+    let password = gatewatch_store::one_time_password();
+    match store.add_user(DEMO_USER, gatewatch_store::Role::Admin, &password, chrono::Utc::now()).await {
+        Err(gatewatch_store::UserError::Exists(_)) => {
+            store.set_password(DEMO_USER, &password, chrono::Utc::now()).await?
+        }
+        other => other?,
+    }
+    println!("watch desk: http://{desk_addr}/  log in as {DEMO_USER} with the one-time password {password}");
     let counters = aggregator.counters();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let agg_task = tokio::spawn(aggregator.run(stop_rx));
@@ -150,6 +177,28 @@ pub async fn run(clip: Option<String>, db: Option<PathBuf>, plates: Option<f32>)
             spool_dir.display()
         );
     }
+    if !exit_at_end {
+        println!("the watch desk stays up at http://{desk_addr}/ (log in as {DEMO_USER}); Ctrl-C to stop");
+        crate::shutdown_signal().await;
+    }
+    let _ = desk_stop.send(true);
+    desk_task.await??;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// Start the desk on `[desk] listen`; if the default port is taken, on a free one instead.
+async fn start_desk(
+    store: gatewatch_store::Store,
+    mut cfg: AggregatorConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    match gatewatch_desk::start(store.clone(), &cfg, stop.clone()).await {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            println!("{} is taken: the desk takes a free port instead", cfg.desk.listen);
+            cfg.desk.listen = "127.0.0.1:0".into();
+            Ok(gatewatch_desk::start(store, &cfg, stop).await?)
+        }
+        other => Ok(other.context("starting the watch desk")?),
+    }
 }

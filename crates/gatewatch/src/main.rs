@@ -37,7 +37,14 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Run broker, aggregator and an edge on the sample clip; print alerts live and a summary.
+    /// Serve the watch desk (officers' web pages) over the database of an aggregator config
+    /// (its `[database]`, `[desk]` and the rules' local time).
+    Desk {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run broker, aggregator and an edge on the sample clip with the watch desk; print alerts
+    /// live, the desk's address and a one-time login, and keep the desk up until Ctrl-C.
     Demo {
         /// Clip to play instead of media/vtest.avi.
         #[arg(long)]
@@ -49,6 +56,12 @@ enum Command {
         /// (0.7 suits Chinese plates; other countries' plates score about 0.6).
         #[arg(long, num_args = 0..=1, default_missing_value = "0.7")]
         plates: Option<f32>,
+        /// Exit when the clip ends instead of keeping the desk up (for scripts and tests).
+        #[arg(long)]
+        exit_at_end: bool,
+        /// Serve the desk on this address (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        desk: String,
     },
     /// Frames per second, measured: decode-only, inference-only and end to end with 1..N
     /// streams, latency, CPU and memory; a table and, with --json, a file.
@@ -167,7 +180,10 @@ fn run() -> anyhow::Result<()> {
         match cli.command {
             Command::Edge { config } => run_edge(&config).await,
             Command::Aggregator { config } => run_aggregator(&config).await,
-            Command::Demo { clip, db, plates } => demo::run(clip, db, plates).await,
+            Command::Demo { clip, db, plates, exit_at_end, desk } => {
+                demo::run(demo::DemoArgs { clip, db, plates, exit_at_end, desk }).await
+            }
+            Command::Desk { config } => run_desk(&config).await,
             Command::CheckConfig { files } => check_config(&files),
             Command::Bench(args) => bench::run(args).await,
             Command::Alerts { db, action } => desk::run(&database_url(db)?, action).await,
@@ -235,13 +251,21 @@ async fn run_edge(path: &Path) -> anyhow::Result<()> {
 
 async fn run_aggregator(path: &Path) -> anyhow::Result<()> {
     let cfg = AggregatorConfig::from_toml(&read(path)?).map_err(|e| config_error(path, e))?;
-    let aggregator = gatewatch_aggregator::Aggregator::new(cfg).await?;
+    let aggregator = gatewatch_aggregator::Aggregator::new(cfg.clone()).await?;
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let desk = if cfg.desk.enabled {
+        Some(gatewatch_desk::start(aggregator.store(), &cfg, rx.clone()).await.context("starting the watch desk")?.1)
+    } else {
+        None
+    };
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = tx.send(true);
     });
     let counters = aggregator.run(rx).await?;
+    if let Some(desk) = desk {
+        desk.await??;
+    }
     tracing::info!(
         stored = counters.stored,
         duplicates = counters.duplicates,
@@ -252,8 +276,19 @@ async fn run_aggregator(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_desk(path: &Path) -> anyhow::Result<()> {
+    let cfg = AggregatorConfig::from_toml(&read(path)?).map_err(|e| config_error(path, e))?;
+    let store = gatewatch_store::Store::open(&cfg.database.url).await?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (_, served) = gatewatch_desk::start(store, &cfg, rx).await.context("starting the watch desk")?;
+    shutdown_signal().await;
+    let _ = tx.send(true);
+    served.await??;
+    Ok(())
+}
+
 /// SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
