@@ -2,7 +2,8 @@
 # gatewatch set-up for a fresh Debian 12 machine that reaches only the package registries.
 #
 #   1. Debian packages: GStreamer (dev + plugins + libav + tools), Mosquitto, PostgreSQL,
-#      Python for the one-off model conversion, npm for the npm registry. gatewatch relies on
+#      Python for the one-off model conversion, npm for the npm registry, Chromium and its
+#      driver (with a Chinese font) for the watch desk's browser test. gatewatch relies on
 #      no service these start: the demo and the tests start their own broker, and the tests
 #      and the bench their own PostgreSQL cluster, on free ports.
 #   2. models/fetch.py: ONNX Runtime, NanoDet-m, plate models and the vtest.avi clip, pinned
@@ -19,6 +20,7 @@ APT_PACKAGES=(
   gstreamer1.0-libav gstreamer1.0-tools mosquitto mosquitto-clients
   python3 python3-venv python3-pip npm pkg-config gcc ca-certificates libssl-dev openssl
   gir1.2-gst-rtsp-server-1.0 python3-gi postgresql
+  chromium chromium-driver fonts-wqy-microhei
 )
 
 missing=()

@@ -14,7 +14,6 @@ use gatewatch_core::config::{AggregatorConfig, CameraConfig, DatabaseConfig, Edg
 use gatewatch_core::registry::{ListEntry, ListKind};
 use gatewatch_core::rules::AlertKind;
 use gatewatch_systests::{Mosquitto, asset, init_tracing, vision_config};
-use image::imageops;
 
 const W: u32 = 512;
 const H: u32 = 320;
@@ -23,28 +22,9 @@ const FPS: u32 = 10;
 /// Blank frames between the passes: longer than the tracker's `max_lost_s` (2 s).
 const GAP: u32 = 3 * FPS;
 
-/// The zoom, the view blank for `GAP` frames, the zoom again.
+/// The zoom onto the car, the view blank for `GAP` frames, the zoom again.
 fn two_passes() -> Vec<Vec<u8>> {
-    let zoom = zoom_frames();
-    let blank = vec![96u8; (W * H * 3) as usize];
-    zoom.iter().cloned().chain((0..GAP).map(|_| blank.clone())).chain(zoom.iter().cloned()).collect()
-}
-
-/// 4 s at 10 fps: the view narrows from the whole photo to 75 % of it around the car's rear.
-fn zoom_frames() -> Vec<Vec<u8>> {
-    let photo = image::open(asset("media/car-5AU5341.png")).unwrap().to_rgb8();
-    let (pw, ph) = (photo.width() as f32, photo.height() as f32);
-    let (cx, cy) = (0.62 * pw, 0.55 * ph);
-    (0..4 * FPS)
-        .map(|i| {
-            let s = 1.0 - 0.25 * i as f32 / (4 * FPS - 1) as f32;
-            let (cw, ch) = (pw * s, ph * s);
-            let x = (cx - cw / 2.0).clamp(0.0, pw - cw);
-            let y = (cy - ch / 2.0).clamp(0.0, ph - ch);
-            let view = imageops::crop_imm(&photo, x as u32, y as u32, cw as u32, ch as u32).to_image();
-            imageops::resize(&view, W, H, imageops::FilterType::Triangle).into_raw()
-        })
-        .collect()
+    gatewatch_systests::car_two_passes(W, H, FPS, GAP)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

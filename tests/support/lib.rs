@@ -194,6 +194,67 @@ pub fn aggregator_config(port: u16, db: &Path) -> gatewatch_core::config::Aggreg
     }
 }
 
+/// A car with a readable plate (5AU5341), from the real photo `media/car-5AU5341.png`: 4 s at
+/// `fps`, the view narrowing from the whole photo to 75 % of it around the car's rear.
+pub fn car_zoom_frames(w: u32, h: u32, fps: u32) -> Vec<Vec<u8>> {
+    use image::imageops;
+    let photo = image::open(asset("media/car-5AU5341.png")).unwrap().to_rgb8();
+    let (pw, ph) = (photo.width() as f32, photo.height() as f32);
+    let (cx, cy) = (0.62 * pw, 0.55 * ph);
+    (0..4 * fps)
+        .map(|i| {
+            let s = 1.0 - 0.25 * i as f32 / (4 * fps - 1) as f32;
+            let (cw, ch) = (pw * s, ph * s);
+            let x = (cx - cw / 2.0).clamp(0.0, pw - cw);
+            let y = (cy - ch / 2.0).clamp(0.0, ph - ch);
+            let view = imageops::crop_imm(&photo, x as u32, y as u32, cw as u32, ch as u32).to_image();
+            imageops::resize(&view, w, h, imageops::FilterType::Triangle).into_raw()
+        })
+        .collect()
+}
+
+/// The car's zoom twice with the view blank for `gap` frames between: the tracker loses it
+/// and sees it again as a second track, as a fragmented track or a second pass is.
+pub fn car_two_passes(w: u32, h: u32, fps: u32, gap: u32) -> Vec<Vec<u8>> {
+    let zoom = car_zoom_frames(w, h, fps);
+    let blank = vec![96u8; (w * h * 3) as usize];
+    zoom.iter().cloned().chain((0..gap).map(|_| blank.clone())).chain(zoom.iter().cloned()).collect()
+}
+
+/// Debian's chromedriver on a free port, for tests that drive a real Chromium; stopped on drop.
+pub struct ChromeDriver {
+    _child: KillOnDrop,
+    pub port: u16,
+}
+
+impl ChromeDriver {
+    /// Start it; an error says how to install it.
+    pub fn start() -> Result<Self, String> {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!("chromedriver: {e} (deploy/setup.sh installs Debian's chromium and chromium-driver)")
+            })?;
+        let child = KillOnDrop(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if start.elapsed() > Duration::from_secs(20) {
+                return Err("chromedriver did not listen within 20 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self { _child: child, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
 /// A parked car filmed by a camera that pans once, `w`x`h` RGB frames at 10 fps, made from the
 /// real photo `media/car-5AU5341.png`: 50 still frames, 30 frames panning 4 px per frame, 20
 /// still frames.

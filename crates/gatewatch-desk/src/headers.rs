@@ -1,5 +1,5 @@
 //! Security headers on every response: no script but the desk's own file, no framing, no
-//! sniffing, no referrer, and nothing personal kept in a cache.
+//! sniffing, no referrer to other sites, and nothing personal kept in a cache.
 
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -20,7 +20,8 @@ pub async fn secure(req: Request, next: Next) -> Response {
     h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // `no-referrer` would make Chromium send `Origin: null` on the desk's own form posts.
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
     h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));

@@ -157,6 +157,7 @@ pub async fn stream(State(desk): State<Arc<Desk>>, user: User) -> Sse<impl Strea
                             "id": c.alert.alert.alert_id.to_string(),
                             "raised": c.raised,
                             "updated_at": c.alert.status.updated_at.to_rfc3339(),
+                            "updated_ms": c.alert.status.updated_at.timestamp_millis(),
                             "html": html,
                         });
                         return Some((Ok(Event::default().event("alert").data(data.to_string())), s));

@@ -1,7 +1,8 @@
 // gatewatch watch desk: the live alerts page. Rows arrive over server-sent events already
 // rendered (and escaped) by the server; a row replaces the one with its id or goes on top.
 // A new alert changes the title and beeps (once the officer has clicked the page: browsers
-// allow sound only after a gesture).
+// allow sound only after a gesture). window.gatewatchLive keeps when each of the last 1,000
+// rows was shown, beside when the store changed it: the alert-to-browser latency, measured.
 "use strict";
 (function () {
   const table = document.getElementById("live");
@@ -42,6 +43,9 @@
       const empty = document.getElementById("no-alerts");
       if (empty) empty.remove();
     }
+    const log = (window.gatewatchLive = window.gatewatchLive || []);
+    log.push({ id: msg.id, updated_ms: msg.updated_ms, shown_ms: Date.now(), raised: msg.raised });
+    if (log.length > 1000) log.shift();
     if (msg.raised) {
       unseen += 1;
       document.title = "(" + unseen + ") " + table.dataset.newAlert + " · " + baseTitle;

@@ -52,9 +52,11 @@ fn check_config_reports_every_error_and_fails() {
 /// parking alerts for the vehicles standing in the car-park zone.
 #[test]
 fn demo_prints_loitering_alerts_and_exits_zero() {
-    let out = gatewatch().arg("demo").output().unwrap();
+    let out = gatewatch().args(["demo", "--exit-at-end", "--desk", "127.0.0.1:0"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let desk = stdout.lines().find(|l| l.starts_with("watch desk: http://127.0.0.1:")).expect("the desk's address");
+    assert!(desk.contains("log in as demo with the one-time password "), "{desk}");
     let raised = |rule: &str| stdout.lines().filter(|l| l.starts_with("ALERT") && l.contains(rule)).count();
     assert!(raised("[crossing-linger]") >= 1, "no loitering alert:\n{stdout}");
     assert!(raised("[no-parking]") >= 1, "no parking alert:\n{stdout}");
@@ -74,7 +76,8 @@ fn demo_run_twice_on_one_database_raises_the_second_runs_alerts() {
     let db = dir.path().join("demo.db");
     let mut counts = Vec::new();
     for run in 0..2 {
-        let out = gatewatch().arg("demo").arg("--db").arg(&db).output().unwrap();
+        let out =
+            gatewatch().args(["demo", "--exit-at-end", "--desk", "127.0.0.1:0", "--db"]).arg(&db).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "run {run}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         let alerts = stdout.lines().filter(|l| l.starts_with("ALERT") && l.contains("crossing-linger")).count();

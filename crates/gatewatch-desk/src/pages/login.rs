@@ -68,6 +68,11 @@ pub async fn login(
     let t = lang.strings();
     let form_token = auth::cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if !auth::same_origin(&headers) || form_token.is_empty() || !auth::same_secret(form_token, &f.csrf) {
+        tracing::warn!(
+            same_origin = auth::same_origin(&headers),
+            has_cookie = !form_token.is_empty(),
+            "desk: a login form without its token refused"
+        );
         return Err(Refusal::Csrf);
     }
     let name = f.name.trim().to_string();
