@@ -214,6 +214,18 @@ strings! {
     error: "出错了，请稍后再试。", "Something went wrong: try again shortly.";
     back: "返回", "Back";
     switch_language: "English", "中文";
+    change_password: "修改密码", "Change password";
+    api_tokens: "接口令牌（供其他系统调用 JSON 接口）", "API tokens (for other systems using the JSON API)";
+    add_token: "新建令牌", "New token";
+    api_token_once: "接口令牌（只显示这一次）：", "API token (shown only now): ";
+    last_used: "最近使用", "Last used";
+    revoked: "已吊销", "Revoked";
+    revoke: "吊销", "Revoke";
+    current_password: "当前密码", "Current password";
+    new_password: "新密码（至少 12 个字符）", "New password (at least 12 characters)";
+    new_password_again: "再次输入新密码", "New password again";
+    passwords_differ: "两次输入的新密码不一致。", "The two new passwords differ.";
+    password_rules: "密码须为 12 到 256 个字符。", "A password must be 12 to 256 characters.";
 }
 
 impl Strings {

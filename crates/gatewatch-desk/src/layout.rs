@@ -80,6 +80,7 @@ pub fn page(user: &User, nav: Nav, title: &str, body: Markup) -> Markup {
                     }
                     div.who {
                         span { (t.signed_in_as) ": " b #user { (user.name()) } }
+                        a href="/settings/password" { (t.change_password) }
                         form method="post" action="/settings/lang" {
                             input type="hidden" name="csrf" value=(user.session.csrf);
                             input type="hidden" name="lang" value=(user.lang().other().code());

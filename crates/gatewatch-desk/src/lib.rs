@@ -11,7 +11,11 @@
 //! session's CSRF token from a page of the same origin; logins are rate-limited per user name
 //! and per address; every response carries security headers ([`headers`]). Every vehicle
 //! look-up, picture opened, list change, alert action and user change is audited.
+//!
+//! Integrations use the JSON API under `/api/v1` ([`api`], OpenAPI at `/api/v1/openapi.json`)
+//! with a bearer token that acts as one desk user.
 
+pub mod api;
 pub mod auth;
 mod headers;
 pub mod i18n;
@@ -129,7 +133,7 @@ impl Desk {
         action: &str,
         subject: &str,
         detail: Option<String>,
-        source: Option<SocketAddr>,
+        source: Option<String>,
     ) -> Result<(), Refusal> {
         let entry = AuditEntry {
             at: self.now(),
@@ -137,7 +141,7 @@ impl Desk {
             action: action.into(),
             subject: subject.into(),
             detail,
-            source: source.map(|a| a.ip().to_string()),
+            source,
         };
         self.store.audit(&entry).await.map_err(|e| {
             tracing::error!(error = %e, action, "audit log write failed");
@@ -166,14 +170,17 @@ pub fn router(desk: Arc<Desk>) -> Router {
         .route("/users", get(pages::users::users))
         .route("/users/add", post(pages::users::add))
         .route("/users/change", post(pages::users::change))
+        .route("/users/token", post(pages::users::token))
         .route("/audit", get(pages::audit::audit))
         .route("/audit.csv", get(pages::audit::export))
         .route("/login", get(pages::login::form).post(pages::login::login))
         .route("/logout", post(pages::login::logout))
         .route("/settings/lang", post(pages::login::set_lang))
+        .route("/settings/password", get(pages::login::password_form).post(pages::login::change_password))
         .route("/static/desk.css", get(layout::css))
         .route("/static/desk.js", get(layout::js))
         .route("/healthz", get(|| async { "ok" }))
+        .nest("/api/v1", api::routes())
         .fallback(|| async { Refusal::NotFound })
         .layer(axum::middleware::from_fn(headers::secure))
         .with_state(desk)

@@ -27,6 +27,8 @@ pub enum Refusal {
     /// A change without the session's CSRF token, or from another origin.
     Csrf,
     BadRequest(String),
+    /// The change cannot be made as things are (an alert already closed).
+    Conflict(String),
     /// The store failed; logged where it happened.
     Internal,
 }
@@ -40,10 +42,11 @@ impl IntoResponse for Refusal {
             Refusal::NotFound => (StatusCode::NOT_FOUND, |t| t.not_found),
             Refusal::Csrf => (StatusCode::FORBIDDEN, |t| t.csrf_refused),
             Refusal::BadRequest(_) => (StatusCode::BAD_REQUEST, |t| t.bad_request),
+            Refusal::Conflict(_) => (StatusCode::CONFLICT, |t| t.refused),
             Refusal::Internal => (StatusCode::INTERNAL_SERVER_ERROR, |t| t.error),
         };
         let detail = match &self {
-            Refusal::BadRequest(why) => why.clone(),
+            Refusal::BadRequest(why) | Refusal::Conflict(why) => why.clone(),
             _ => String::new(),
         };
         let body = html! {
@@ -84,6 +87,11 @@ impl User {
 
     pub fn t(&self) -> &'static Strings {
         self.lang().strings()
+    }
+
+    /// Where a request came from, for the audit log: the client's address.
+    pub fn audit_source(&self) -> Option<String> {
+        self.source.map(|a| a.ip().to_string())
     }
 
     pub fn is_admin(&self) -> bool {

@@ -473,6 +473,16 @@ async fn admins_manage_lists_and_users_and_read_the_audit() {
     let disabled = d.post("/users/change", Some(&admin), &[("csrf", &csrf), ("name", "wang"), ("op", "disable")]).await;
     assert_eq!(disabled.status, StatusCode::OK);
     assert_eq!(d.get("/", Some(&wang)).await.location(), "/login", "a disabled user's session ends");
+    // An API token made on the page works, once revoked it does not.
+    let made = d.post("/users/token", Some(&admin), &[("csrf", &csrf), ("user", "li"), ("label", "dispatch")]).await;
+    assert_eq!(made.status, StatusCode::OK);
+    let at = made.body.find(r#"id="api-token">"#).unwrap() + r#"id="api-token">"#.len();
+    let api_token = made.body[at..].split('<').next().unwrap().to_string();
+    assert_eq!(d.api("GET", "/api/v1/alerts", Some(&api_token), None).await.0, StatusCode::OK);
+    let revoked =
+        d.post("/users/token", Some(&admin), &[("csrf", &csrf), ("label", "dispatch"), ("revoke", "1")]).await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert_eq!(d.api("GET", "/api/v1/alerts", Some(&api_token), None).await.0, StatusCode::UNAUTHORIZED);
     let myself = d.post("/users/change", Some(&admin), &[("csrf", &csrf), ("name", "admin"), ("op", "disable")]).await;
     assert_eq!(myself.status, StatusCode::BAD_REQUEST, "an admin cannot lock themselves out");
     let audit = d.get("/audit", Some(&admin)).await;
@@ -523,4 +533,151 @@ async fn a_new_alert_reaches_an_open_live_stream() {
     assert_eq!(d.get("/live", None).await.location(), "/login");
     stop_tx.send(true).unwrap();
     feed.await.unwrap();
+}
+
+impl Desked {
+    async fn api(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut r = Request::builder().method(method).uri(uri).header("host", "desk.test");
+        if let Some(t) = token {
+            r = r.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => r.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())).unwrap(),
+            None => r.body(Body::empty()).unwrap(),
+        };
+        let reply = self.send(req).await;
+        (reply.status, serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+#[tokio::test]
+async fn the_api_acts_as_its_tokens_user_with_their_role() {
+    let d = Desked::new().await;
+    let (alert, _) = d.plate_alert("京A12345", "case 7").await;
+    let id = alert.alert_id.to_string();
+    let officer = d.store.add_api_token("li", "dispatch", Utc::now()).await.unwrap().unwrap();
+    let admin = d.store.add_api_token("admin", "lists-sync", Utc::now()).await.unwrap().unwrap();
+    // Described, without a token.
+    let (status, doc) = d.api("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in ["/api/v1/alerts", "/api/v1/alerts/{id}/actions", "/api/v1/vehicles", "/api/v1/lists/{kind}/{plate}"] {
+        assert!(doc["paths"][path].is_object(), "{path} described");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["token"]["scheme"], "bearer");
+    // No token, a forged one: 401, as JSON.
+    for token in [None, Some("gw_forged")] {
+        let (status, body) = d.api("GET", "/api/v1/alerts", token, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body["error"].as_str().unwrap().contains("token"));
+    }
+    // An officer's token reads and acts.
+    let (status, list) = d.api("GET", "/api/v1/alerts?state=open", Some(&officer), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!((list[0]["severity"].as_str(), list[0]["plate"].as_str()), (Some("high"), Some("京A12345")));
+    assert_eq!(list[0]["matched"]["list"], "wanted");
+    let (status, one) = d.api("GET", &format!("/api/v1/alerts/{id}"), Some(&officer), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["history"][0]["action"], "raised");
+    let act = serde_json::json!({"action": "acknowledge", "note": "unit 3 on the way"});
+    let (status, now) = d.api("POST", &format!("/api/v1/alerts/{id}/actions"), Some(&officer), Some(act.clone())).await;
+    assert_eq!((status, now["state"].as_str()), (StatusCode::OK, Some("acknowledged")));
+    let (status, err) = d.api("POST", &format!("/api/v1/alerts/{id}/actions"), Some(&officer), Some(act)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{err}");
+    let hostile = serde_json::json!({"action": "resolve", "note": HOSTILE});
+    assert_eq!(
+        d.api("POST", &format!("/api/v1/alerts/{id}/actions"), Some(&officer), Some(hostile)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let acted = d.audit("alert_acknowledged").await;
+    assert_eq!((acted[0].user.as_str(), acted[0].source.as_deref()), ("li", Some("api:dispatch")));
+    let (status, car) =
+        d.api("GET", &format!("/api/v1/vehicles?plate={}", enc("京a12345")), Some(&officer), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(car["sightings"].as_array().unwrap().len(), 1);
+    assert_eq!(d.audit("vehicle_lookup").await.len(), 1, "API look-ups are audited");
+    let mut online = plate_read("X", d.now());
+    online.body = EventBody::CameraOnline { width: 1280, height: 720 };
+    d.store.commit(&online, &[]).await.unwrap();
+    let (status, cams) = d.api("GET", "/api/v1/cameras", Some(&officer), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((cams[0]["camera"].as_str(), cams[0]["online"].as_bool()), (Some("cam1"), Some(true)));
+    // ... but may not touch the lists.
+    let entry = serde_json::json!({"list": "stolen", "plate": "沪C 55555", "label": "report 2026-11-30"});
+    assert_eq!(d.api("GET", "/api/v1/lists", Some(&officer), None).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(d.api("POST", "/api/v1/lists", Some(&officer), Some(entry.clone())).await.0, StatusCode::FORBIDDEN);
+    // An admin's token may.
+    let (status, put) = d.api("POST", "/api/v1/lists", Some(&admin), Some(entry)).await;
+    assert_eq!((status, put["plate"].as_str()), (StatusCode::OK, Some("沪C55555")));
+    let bad = serde_json::json!({"list": "stolen", "plate": "沪C55556", "label": HOSTILE});
+    assert_eq!(d.api("POST", "/api/v1/lists", Some(&admin), Some(bad)).await.0, StatusCode::BAD_REQUEST);
+    let (_, all) = d.api("GET", "/api/v1/lists", Some(&admin), None).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let gone = d.api("DELETE", &format!("/api/v1/lists/stolen/{}", enc("沪C55555")), Some(&admin), None).await;
+    assert_eq!(gone.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        d.api("DELETE", &format!("/api/v1/lists/stolen/{}", enc("沪C55555")), Some(&admin), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    // Revoked: nothing more.
+    d.store.revoke_api_token("dispatch", Utc::now()).await.unwrap();
+    assert_eq!(d.api("GET", "/api/v1/alerts", Some(&officer), None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_user_changes_their_own_password_and_logs_in_again() {
+    let d = Desked::new().await;
+    let (token, csrf) = d.login("li", "an officer's password").await;
+    let wrong = d
+        .post(
+            "/settings/password",
+            Some(&token),
+            &[("csrf", &csrf), ("current", "not it"), ("new", "a fresh password"), ("again", "a fresh password")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let differ = d
+        .post(
+            "/settings/password",
+            Some(&token),
+            &[
+                ("csrf", &csrf),
+                ("current", "an officer's password"),
+                ("new", "a fresh password"),
+                ("again", "another one!!"),
+            ],
+        )
+        .await;
+    assert_eq!(differ.status, StatusCode::BAD_REQUEST);
+    let short = d
+        .post(
+            "/settings/password",
+            Some(&token),
+            &[("csrf", &csrf), ("current", "an officer's password"), ("new", "short"), ("again", "short")],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    let ok = d
+        .post(
+            "/settings/password",
+            Some(&token),
+            &[
+                ("csrf", &csrf),
+                ("current", "an officer's password"),
+                ("new", "a fresh password"),
+                ("again", "a fresh password"),
+            ],
+        )
+        .await;
+    assert_eq!((ok.status, ok.location()), (StatusCode::SEE_OTHER, "/login"));
+    assert_eq!(d.get("/", Some(&token)).await.location(), "/login", "the old session ended");
+    assert_eq!(d.try_login("li", "an officer's password").await.status, StatusCode::UNAUTHORIZED);
+    d.login("li", "a fresh password").await;
+    assert_eq!(d.audit("password_changed").await.len(), 1);
 }

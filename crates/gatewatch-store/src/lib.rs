@@ -108,7 +108,7 @@ mod visits;
 
 pub use alerts::{ActError, StoredAlert, StoredSighting};
 pub use desk::{AlertFilter, CameraStatus, Picture, PlateSighting};
-pub use sessions::{AuditEntry, AuditFilter, DeskSession, NewSession};
+pub use sessions::{ApiToken, AuditEntry, AuditFilter, DeskSession, NewSession};
 pub use users::{DeskUser, MIN_PASSWORD, Role, UserError, one_time_password};
 pub use visits::{StoredVisit, VisitFilter};
 
@@ -1034,6 +1034,23 @@ mod tests {
         store.set_user_disabled("li", false).await.unwrap();
         store.set_user_lang("li", "en").await.unwrap();
         assert!(matches!(store.set_user_lang("li", "xx").await, Err(UserError::BadLang)));
+        // API tokens: shown once, hashed, revocable, dead with their user.
+        let token = store.add_api_token("li", "dispatch", now).await.unwrap().unwrap();
+        assert!(token.starts_with("gw_"));
+        assert!(store.add_api_token("li", "dispatch", now).await.unwrap().is_none(), "labels are unique");
+        assert_eq!(
+            store.api_token_user(&token, now).await.unwrap().map(|(u, l)| (u.name, l)),
+            Some(("li".into(), "dispatch".into()))
+        );
+        assert!(store.api_token_user("gw_forged", now).await.unwrap().is_none());
+        store.set_user_disabled("li", true).await.unwrap();
+        assert!(store.api_token_user(&token, now).await.unwrap().is_none(), "a disabled user's token opens nothing");
+        store.set_user_disabled("li", false).await.unwrap();
+        assert!(store.revoke_api_token("dispatch", now).await.unwrap());
+        assert!(!store.revoke_api_token("dispatch", now).await.unwrap());
+        assert!(store.api_token_user(&token, now).await.unwrap().is_none(), "revoked");
+        let tokens = store.api_tokens().await.unwrap();
+        assert_eq!((tokens.len(), tokens[0].last_used.is_some(), tokens[0].revoked_at.is_some()), (1, true, true));
         store.set_user_role("li", Role::Admin).await.unwrap();
         let li = store.user("li").await.unwrap().unwrap();
         assert_eq!((li.role, li.lang.as_str()), (Role::Admin, "en"));

@@ -41,6 +41,16 @@ pub struct AuditEntry {
     pub source: Option<String>,
 }
 
+/// An API token as admins see it (never the token itself).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    pub label: String,
+    pub user: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_used: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// One page of the audit log, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -160,6 +170,86 @@ impl Store {
         Ok(on_pool!(self, pool => {
             sqlx::query("DELETE FROM desk_sessions WHERE expires_at < $1").bind(ts(now)).execute(pool).await?.rows_affected()
         }))
+    }
+
+    /// A new API token acting as `user`, named `label`; the token is returned once, only its
+    /// hash kept. `None` when the label is taken.
+    pub async fn add_api_token(
+        &self,
+        user: &str,
+        label: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let token = format!("gw_{}", random_token());
+        let added = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO api_tokens (token_hash, label, user_name, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (label) DO NOTHING",
+            )
+            .bind(token_hash(&token))
+            .bind(label)
+            .bind(user)
+            .bind(ts(now))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok((added == 1).then_some(token))
+    }
+
+    /// The user an API token acts as (and its label), unless it is revoked or its user disabled.
+    pub async fn api_token_user(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(DeskUser, String)>, StoreError> {
+        const Q: &str = "SELECT t.label, u.name, u.role, u.disabled, u.created_at, u.password_set_at, u.lang \
+             FROM api_tokens t JOIN desk_users u ON u.name = t.user_name \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL";
+        let hash = token_hash(token);
+        let found: Option<(String, String, String, i64, String, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(Q).bind(&hash).fetch_optional(pool).await?
+        });
+        let Some((label, name, role, disabled, created, set, lang)) = found else { return Ok(None) };
+        let Some(user) = user((name, role, disabled, created, set, lang)).filter(|u| !u.disabled) else {
+            return Ok(None);
+        };
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE api_tokens SET last_used = $1 WHERE token_hash = $2").bind(ts(now)).bind(&hash).execute(pool).await?;
+        });
+        Ok(Some((user, label)))
+    }
+
+    /// Revoke the token named `label`; false if there is none (or it was revoked already).
+    pub async fn revoke_api_token(&self, label: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE label = $2 AND revoked_at IS NULL")
+                .bind(ts(now))
+                .bind(label)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }) == 1)
+    }
+
+    /// Every API token, by label.
+    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let rows: Vec<Row> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT label, user_name, created_at, last_used, revoked_at FROM api_tokens ORDER BY label")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(label, user, created, used, revoked)| ApiToken {
+                label,
+                user,
+                created_at: parse_time(&created),
+                last_used: used.as_deref().and_then(parse_time),
+                revoked_at: revoked.as_deref().and_then(parse_time),
+            })
+            .collect())
     }
 
     /// Add an entry to the audit log.

@@ -36,6 +36,20 @@ pub enum UserAction {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// A token for an integration using the desk's JSON API, acting as this user (their role);
+    /// printed once.
+    Token {
+        user: String,
+        /// What it is for (unique; names it for `revoke-token`).
+        #[arg(long)]
+        label: String,
+    },
+    /// Every API token: label, user, created, last used, revoked.
+    Tokens,
+    /// Revoke an API token by its label.
+    RevokeToken {
+        label: String,
+    },
 }
 
 /// The password to set: read from stdin (one line), or a fresh one-time one and whether it was.
@@ -57,7 +71,9 @@ pub async fn run(db: &str, action: UserAction) -> anyhow::Result<()> {
             store.add_user(&name, role, &pw, Utc::now()).await?;
             println!("added {} {name}", role.as_str());
             if fresh {
-                println!("one-time password (shown once, change it at first login): {pw}");
+                println!(
+                    "one-time password (shown once; change it on the desk's password page after logging in): {pw}"
+                );
             }
         }
         UserAction::List => {
@@ -82,6 +98,37 @@ pub async fn run(db: &str, action: UserAction) -> anyhow::Result<()> {
             if fresh {
                 println!("one-time password (shown once): {pw}");
             }
+        }
+        UserAction::Token { user, label } => {
+            if store.user(&user).await?.is_none() {
+                anyhow::bail!("no user {user:?}");
+            }
+            gatewatch_core::text::check_free_text(&label, 64).map_err(|e| anyhow::anyhow!("--label: {e}"))?;
+            let Some(token) = store.add_api_token(&user, &label, Utc::now()).await? else {
+                anyhow::bail!("there is already a token labelled {label:?}");
+            };
+            println!("API token {label:?} for {user} (shown once; send it as 'Authorization: Bearer …'): {token}");
+        }
+        UserAction::Tokens => {
+            let t = |t: Option<chrono::DateTime<Utc>>| {
+                t.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or("-".into())
+            };
+            for k in store.api_tokens().await? {
+                println!(
+                    "{:<24} {:<24} created {} used {} revoked {}",
+                    k.label,
+                    k.user,
+                    t(k.created_at),
+                    t(k.last_used),
+                    t(k.revoked_at)
+                );
+            }
+        }
+        UserAction::RevokeToken { label } => {
+            if !store.revoke_api_token(&label, Utc::now()).await? {
+                anyhow::bail!("no live token labelled {label:?}");
+            }
+            println!("revoked {label}");
         }
     }
     Ok(())

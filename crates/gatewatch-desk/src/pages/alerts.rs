@@ -202,24 +202,40 @@ pub async fn act(
     Form(f): Form<ActForm>,
 ) -> Result<Response, Refusal> {
     user.check_csrf(&headers, &f.csrf)?;
-    let action = match f.action.as_str() {
+    match act_as(&desk, user.name(), user.audit_source(), &id, &f.action, &f.note).await {
+        Ok(_) => Ok(Redirect::to(&format!("/alerts/{id}?done=1")).into_response()),
+        Err(Refusal::Conflict(why)) => {
+            let page = render_detail(&desk, &user, &id, Some(Notice::Refused(why))).await?;
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `who` acknowledges, resolves or calls a false alarm (`action`), with a note; audited.
+pub(crate) async fn act_as(
+    desk: &Desk,
+    who: &str,
+    source: Option<String>,
+    id: &str,
+    action: &str,
+    note: &Option<String>,
+) -> Result<gatewatch_core::incident::AlertMessage, Refusal> {
+    let action = match action {
         "acknowledge" => Action::Acknowledge,
         "resolve" => Action::Resolve,
         "false_alarm" => Action::FalseAlarm,
         other => return Err(Refusal::BadRequest(format!("action {other:?}"))),
     };
-    let note = free_text("note", &f.note, MAX_NOTE)?;
-    match desk.store.act_on_alert(&id, action, user.name(), note.as_deref(), desk.now()).await {
+    let note = free_text("note", note, MAX_NOTE)?;
+    match desk.store.act_on_alert(id, action, who, note.as_deref(), desk.now()).await {
         Ok(msg) => {
             let state = msg.status().state.as_str();
-            desk.audit(user.name(), &format!("alert_{state}"), &id, note, user.source).await?;
-            Ok(Redirect::to(&format!("/alerts/{id}?done=1")).into_response())
+            desk.audit(who, &format!("alert_{state}"), id, note, source).await?;
+            Ok(msg)
         }
         Err(ActError::NotFound(_)) => Err(Refusal::NotFound),
-        Err(ActError::Refused { why, .. }) => {
-            let page = render_detail(&desk, &user, &id, Some(Notice::Refused(why))).await?;
-            Ok((StatusCode::CONFLICT, page).into_response())
-        }
+        Err(ActError::Refused { why, .. }) => Err(Refusal::Conflict(why)),
         Err(ActError::Store(e)) => Err(e.into()),
     }
 }
@@ -360,7 +376,7 @@ pub async fn picture(
     let (content_type, bytes) = found.ok_or(Refusal::NotFound)?;
     if desk.first_view(user.name(), &event_id) {
         let kind = format!("{which:?}").to_lowercase();
-        desk.audit(user.name(), "picture_viewed", &event_id, Some(kind), user.source).await?;
+        desk.audit(user.name(), "picture_viewed", &event_id, Some(kind), user.audit_source()).await?;
     }
     let content_type = if content_type == "image/jpeg" || content_type == "image/png" {
         content_type
@@ -383,11 +399,16 @@ pub async fn alert_picture(
     serve_picture(&desk, &user, &event_id, which).await
 }
 
-async fn serve_picture(desk: &Desk, user: &User, event_id: &str, which: Picture) -> Result<Response, Refusal> {
+pub(crate) async fn serve_picture(
+    desk: &Desk,
+    user: &User,
+    event_id: &str,
+    which: Picture,
+) -> Result<Response, Refusal> {
     let (content_type, bytes) = desk.store.picture(event_id, which).await?.ok_or(Refusal::NotFound)?;
     if desk.first_view(user.name(), event_id) {
         let kind = format!("{which:?}").to_lowercase();
-        desk.audit(user.name(), "picture_viewed", event_id, Some(kind), user.source).await?;
+        desk.audit(user.name(), "picture_viewed", event_id, Some(kind), user.audit_source()).await?;
     }
     let content_type = if content_type == "image/jpeg" || content_type == "image/png" {
         content_type

@@ -80,7 +80,7 @@ pub async fn export(
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, Refusal> {
     let rows = desk.store.audit_log(&filter(&q, EXPORT_MAX)).await?;
-    desk.audit(user.name(), "audit_exported", "csv", Some(format!("{} rows", rows.len())), user.source).await?;
+    desk.audit(user.name(), "audit_exported", "csv", Some(format!("{} rows", rows.len())), user.audit_source()).await?;
     let mut csv = String::from("id,at,user,action,subject,detail,source\n");
     for (id, e) in &rows {
         let f = |s: &str| csv_field(s);

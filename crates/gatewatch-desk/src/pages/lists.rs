@@ -136,7 +136,7 @@ pub async fn put(
     let e = ListEntry::new(kind, &f.plate, given(&f.label).unwrap_or_default(), from, to).map_err(bad)?;
     let new = desk.store.put_entry(&e).await?;
     let action = if new { "list_added" } else { "list_changed" };
-    desk.audit(user.name(), action, &e.plate, Some(kind.as_str().into()), user.source).await?;
+    desk.audit(user.name(), action, &e.plate, Some(kind.as_str().into()), user.audit_source()).await?;
     Ok(Redirect::to(&format!("/lists?done={}", super::alerts::url_encode(&e.plate))).into_response())
 }
 
@@ -160,7 +160,7 @@ pub async fn remove(
     if !desk.store.remove_entry(kind, &plate).await? {
         return Err(Refusal::NotFound);
     }
-    desk.audit(user.name(), "list_removed", &plate, Some(kind.as_str().into()), user.source).await?;
+    desk.audit(user.name(), "list_removed", &plate, Some(kind.as_str().into()), user.audit_source()).await?;
     Ok(Redirect::to(&format!("/lists?done={}", super::alerts::url_encode(&plate))).into_response())
 }
 
@@ -194,14 +194,15 @@ pub async fn import(
         added += usize::from(desk.store.put_entry(e).await?);
     }
     let detail = format!("{} entries, {added} new", entries.len());
-    desk.audit(user.name(), "list_imported", "csv", Some(detail.clone()), user.source).await?;
+    desk.audit(user.name(), "list_imported", "csv", Some(detail.clone()), user.audit_source()).await?;
     Ok(Redirect::to(&format!("/lists?done={}", super::alerts::url_encode(&detail))).into_response())
 }
 
 /// `GET /lists.csv`: every entry (personal data: the export is audited).
 pub async fn export(State(desk): State<Arc<Desk>>, Admin(user): Admin) -> Result<Response, Refusal> {
     let entries = desk.store.list_entries().await?;
-    desk.audit(user.name(), "list_exported", "csv", Some(format!("{} entries", entries.len())), user.source).await?;
+    desk.audit(user.name(), "list_exported", "csv", Some(format!("{} entries", entries.len())), user.audit_source())
+        .await?;
     let mut csv = format!("{HEADER}\n");
     for e in &entries {
         csv.push_str(&to_csv_row(e));

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::header::ACCEPT_LANGUAGE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::auth::{self, LOGIN_COOKIE, SESSION_COOKIE, push_cookie, set_cookie};
@@ -84,18 +84,18 @@ pub async fn login(
     let allowed = desk.limiter.lock().unwrap_or_else(|p| p.into_inner()).allowed(&keys, now);
     if !allowed {
         tracing::warn!(addr = ?addr, "desk: login refused, too many wrong passwords");
-        desk.audit(&name, "login_locked", &name, None, addr).await?;
+        desk.audit(&name, "login_locked", &name, None, addr.map(|a| a.ip().to_string())).await?;
         return Ok(login_page(&desk, lang, Some(t.login_locked), StatusCode::TOO_MANY_REQUESTS));
     }
     let user = desk.store.check_login(&name, &f.password).await?;
     let Some(user) = user else {
         desk.limiter.lock().unwrap_or_else(|p| p.into_inner()).failed(&keys, now);
-        desk.audit(&name, "login_refused", &name, None, addr).await?;
+        desk.audit(&name, "login_refused", &name, None, addr.map(|a| a.ip().to_string())).await?;
         return Ok(login_page(&desk, lang, Some(t.login_failed), StatusCode::UNAUTHORIZED));
     };
     desk.limiter.lock().unwrap_or_else(|p| p.into_inner()).succeeded(&keys[0]);
     let session = desk.store.open_session(&user.name, now, desk.settings.session).await?;
-    desk.audit(&user.name, "login", &user.name, None, addr).await?;
+    desk.audit(&user.name, "login", &user.name, None, addr.map(|a| a.ip().to_string())).await?;
     tracing::info!(user = %user.name, role = user.role.as_str(), "desk: logged in");
     let mut res = Redirect::to("/").into_response();
     let secure = desk.settings.secure_cookies;
@@ -118,7 +118,7 @@ pub async fn logout(
 ) -> Result<Response, Refusal> {
     user.check_csrf(&headers, &f.csrf)?;
     desk.store.end_session(&user.token).await?;
-    desk.audit(user.name(), "logout", user.name(), None, user.source).await?;
+    desk.audit(user.name(), "logout", user.name(), None, user.audit_source()).await?;
     let mut res = Redirect::to("/login").into_response();
     push_cookie(res.headers_mut(), set_cookie(SESSION_COOKIE, "", None, desk.settings.secure_cookies));
     Ok(res)
@@ -144,4 +144,68 @@ pub async fn set_lang(
         other => Refusal::BadRequest(other.to_string()),
     })?;
     Ok(Redirect::to("/").into_response())
+}
+
+/// `GET /settings/password`: a user changes their own password (a one-time one, first).
+pub async fn password_form(user: User) -> Markup {
+    password_page(&user, None)
+}
+
+fn password_page(user: &User, error: Option<&str>) -> Markup {
+    let t = user.t();
+    let body = html! {
+        @if let Some(e) = error { p.warning #password-error { (e) } }
+        form.box.login method="post" action="/settings/password" {
+            input type="hidden" name="csrf" value=(user.session.csrf);
+            label { (t.current_password) input type="password" name="current" autocomplete="current-password" required maxlength="256"; }
+            label { (t.new_password) input type="password" name="new" autocomplete="new-password" required minlength="12" maxlength="256"; }
+            label { (t.new_password_again) input type="password" name="again" autocomplete="new-password" required minlength="12" maxlength="256"; }
+            button #change-password type="submit" { (t.change_password) }
+        }
+    };
+    layout::page(user, layout::Nav::Live, t.change_password, body)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current: String,
+    new: String,
+    again: String,
+}
+
+/// `POST /settings/password`: the current password, then the new one twice. Every session of
+/// the user ends (this one too): they log in again with the new one.
+pub async fn change_password(
+    State(desk): State<Arc<Desk>>,
+    user: User,
+    headers: HeaderMap,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, Refusal> {
+    user.check_csrf(&headers, &f.csrf)?;
+    let t = user.t();
+    let now = desk.now();
+    let keys = vec![format!("user:{}", user.name())];
+    if !desk.limiter.lock().unwrap_or_else(|p| p.into_inner()).allowed(&keys, now) {
+        return Ok((StatusCode::TOO_MANY_REQUESTS, password_page(&user, Some(t.login_locked))).into_response());
+    }
+    if desk.store.check_login(user.name(), &f.current).await?.is_none() {
+        desk.limiter.lock().unwrap_or_else(|p| p.into_inner()).failed(&keys, now);
+        desk.audit(user.name(), "password_change_refused", user.name(), None, user.audit_source()).await?;
+        return Ok((StatusCode::UNAUTHORIZED, password_page(&user, Some(t.login_failed))).into_response());
+    }
+    if f.new != f.again {
+        return Ok((StatusCode::BAD_REQUEST, password_page(&user, Some(t.passwords_differ))).into_response());
+    }
+    match desk.store.set_password(user.name(), &f.new, now).await {
+        Ok(()) => {}
+        Err(gatewatch_store::UserError::BadPassword) => {
+            return Ok((StatusCode::BAD_REQUEST, password_page(&user, Some(t.password_rules))).into_response());
+        }
+        Err(e) => return Err(Refusal::BadRequest(e.to_string())),
+    }
+    desk.audit(user.name(), "password_changed", user.name(), None, user.audit_source()).await?;
+    let mut res = Redirect::to("/login").into_response();
+    push_cookie(res.headers_mut(), set_cookie(SESSION_COOKIE, "", None, desk.settings.secure_cookies));
+    Ok(res)
 }

@@ -12,6 +12,7 @@ use gatewatch_store::{Role, UserError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::shown;
 use crate::layout::{self, Nav, csrf};
 use crate::session::Admin;
 use crate::{Desk, Refusal, User};
@@ -28,16 +29,20 @@ fn user_error(e: UserError) -> Refusal {
 enum Outcome {
     /// A new one-time password for this user.
     Password(String, String),
+    /// A new API token with this label.
+    Token(String, String),
     Done,
 }
 
 async fn page(desk: &Desk, user: &User, outcome: Option<Outcome>) -> Result<Markup, Refusal> {
     let t = user.t();
     let users = desk.store.users().await?;
+    let tokens = desk.store.api_tokens().await?;
     let role_name = |r: Role| if r == Role::Admin { t.role_admin } else { t.role_officer };
     let body = html! {
         @match &outcome {
             Some(Outcome::Password(name, pw)) => p.notice { (name) ": " (t.one_time_password) code #one-time-password { (pw) } },
+            Some(Outcome::Token(label, token)) => p.notice { (label) ": " (t.api_token_once) code #api-token { (token) } },
             Some(Outcome::Done) => p.notice { (t.done) },
             None => {},
         }
@@ -81,6 +86,38 @@ async fn page(desk: &Desk, user: &User, outcome: Option<Outcome>) -> Result<Mark
                 }
             }
         }
+        h2 { (t.api_tokens) }
+        form.box #add-token method="post" action="/users/token" {
+            (csrf(user))
+            label { (t.user_name) " " select name="user" {
+                @for u in users.iter().filter(|u| !u.disabled) { option value=(u.name) { (u.name) } }
+            } }
+            label { (t.label) " " input type="text" name="label" required maxlength="64"; }
+            button type="submit" { (t.add_token) }
+        }
+        table #tokens {
+            thead { tr { th { (t.label) } th { (t.user_name) } th { (t.created) } th { (t.last_used) } th { (t.state) } th {} } }
+            tbody {
+                @for k in &tokens {
+                    tr {
+                        td { (shown(&k.label)) } td { (k.user) }
+                        td { (k.created_at.map(|x| desk.time(x)).unwrap_or_default()) }
+                        td { (k.last_used.map(|x| desk.time(x)).unwrap_or_default()) }
+                        td { (if k.revoked_at.is_some() { t.revoked } else { t.active }) }
+                        td {
+                            @if k.revoked_at.is_none() {
+                                form.inline method="post" action="/users/token" {
+                                    (csrf(user))
+                                    input type="hidden" name="label" value=(k.label);
+                                    input type="hidden" name="revoke" value="1";
+                                    button type="submit" { (t.revoke) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     };
     Ok(layout::page(user, Nav::Users, t.nav_users, body))
 }
@@ -109,7 +146,7 @@ pub async fn add(
     let name = f.name.trim();
     let password = gatewatch_store::one_time_password();
     desk.store.add_user(name, role, &password, desk.now()).await.map_err(user_error)?;
-    desk.audit(user.name(), "user_added", name, Some(role.as_str().into()), user.source).await?;
+    desk.audit(user.name(), "user_added", name, Some(role.as_str().into()), user.audit_source()).await?;
     page(&desk, &user, Some(Outcome::Password(name.into(), password))).await
 }
 
@@ -146,10 +183,49 @@ pub async fn change(
         other => return Err(Refusal::BadRequest(format!("op {other:?}"))),
     }
     .map_err(user_error)?;
-    desk.audit(user.name(), &format!("user_{}", f.op), name, None, user.source).await?;
+    desk.audit(user.name(), &format!("user_{}", f.op), name, None, user.audit_source()).await?;
     if myself && f.op == "reset" {
         // Their own sessions ended with the new password, this one included.
         return Err(Refusal::Login);
     }
     page(&desk, &user, Some(outcome)).await
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    csrf: String,
+    label: String,
+    user: Option<String>,
+    revoke: Option<String>,
+}
+
+/// `POST /users/token`: a new API token for a user (shown once), or one revoked.
+pub async fn token(
+    State(desk): State<Arc<Desk>>,
+    Admin(user): Admin,
+    headers: HeaderMap,
+    Form(f): Form<TokenForm>,
+) -> Result<Markup, Refusal> {
+    user.check_csrf(&headers, &f.csrf)?;
+    let label = f.label.trim();
+    gatewatch_core::text::check_free_text(label, 64).map_err(|e| Refusal::BadRequest(format!("label: {e}")))?;
+    if label.is_empty() {
+        return Err(Refusal::BadRequest("label: empty".into()));
+    }
+    if f.revoke.is_some() {
+        if !desk.store.revoke_api_token(label, desk.now()).await? {
+            return Err(Refusal::NotFound);
+        }
+        desk.audit(user.name(), "api_token_revoked", label, None, user.audit_source()).await?;
+        return page(&desk, &user, Some(Outcome::Done)).await;
+    }
+    let owner = f.user.as_deref().unwrap_or_default();
+    if desk.store.user(owner).await?.is_none_or(|u| u.disabled) {
+        return Err(Refusal::BadRequest(format!("no active user {owner:?}")));
+    }
+    let Some(token) = desk.store.add_api_token(owner, label, desk.now()).await? else {
+        return Err(Refusal::Conflict(format!("a token labelled {label:?} exists")));
+    };
+    desk.audit(user.name(), "api_token_added", label, Some(owner.into()), user.audit_source()).await?;
+    page(&desk, &user, Some(Outcome::Token(label.into(), token))).await
 }

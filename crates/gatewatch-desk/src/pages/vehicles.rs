@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
+use chrono::Duration;
 use gatewatch_core::plate::{confusion_distance, normalize};
 use gatewatch_store::{PlateSighting, VisitFilter};
 use maud::{Markup, html};
@@ -39,6 +40,39 @@ pub fn matching(typed: &str, reads: Vec<PlateSighting>) -> Vec<(PlateSighting, f
     out
 }
 
+/// What a look-up found for a plate: its sightings (closest reads, newest first), the list
+/// entries it matches, and the visits of the plates it was read as.
+pub(crate) struct Lookup {
+    pub plate: String,
+    pub found: Vec<(PlateSighting, f32)>,
+    pub entries: Vec<gatewatch_core::registry::ListEntry>,
+    pub visits: Vec<gatewatch_store::StoredVisit>,
+}
+
+/// Look a typed plate up for `who` (audited, from `source`), over the look-up window.
+pub(crate) async fn look_up(desk: &Desk, who: &str, source: Option<String>, raw: &str) -> Result<Lookup, Refusal> {
+    let plate = normalize(raw).map_err(|e| Refusal::BadRequest(format!("plate: {e}")))?;
+    let now = desk.now();
+    // Up to an hour ahead: a gate box's clock may run a little ahead of the desk's.
+    let reads = desk.store.plate_sightings(now - desk.settings.lookup, now + Duration::hours(1), MAX_SCANNED).await?;
+    let found = matching(&plate, reads);
+    let entries = desk
+        .store
+        .list_entries()
+        .await?
+        .into_iter()
+        .filter(|e| confusion_distance(&plate, &e.plate) <= e.kind.default_max_distance())
+        .collect();
+    let voted: BTreeSet<&str> = found.iter().filter_map(|(s, _)| s.plates.first().map(String::as_str)).collect();
+    let mut visits = Vec::new();
+    for p in voted.into_iter().take(10) {
+        let filter = VisitFilter { plate: Some(p.to_string()), limit: 50, ..Default::default() };
+        visits.extend(desk.store.visits(&filter).await?);
+    }
+    desk.audit(who, "vehicle_lookup", &plate, Some(format!("{} sightings", found.len())), source).await?;
+    Ok(Lookup { plate, found, entries, visits })
+}
+
 /// `GET /vehicles?plate=…`.
 pub async fn lookup(
     State(desk): State<Arc<Desk>>,
@@ -46,32 +80,15 @@ pub async fn lookup(
     Query(q): Query<LookupQuery>,
 ) -> Result<Markup, Refusal> {
     let t = user.t();
-    let typed = match given(&q.plate) {
+    let result = match given(&q.plate) {
         None => None,
-        Some(raw) => Some(normalize(raw).map_err(|e| Refusal::BadRequest(format!("plate: {e}")))?),
+        Some(raw) => Some(look_up(&desk, user.name(), user.audit_source(), raw).await?),
     };
-    let mut found = Vec::new();
-    let mut entries = Vec::new();
-    let mut visits = Vec::new();
-    if let Some(plate) = &typed {
-        let now = desk.now();
-        let reads = desk.store.plate_sightings(now - desk.settings.lookup, now, MAX_SCANNED).await?;
-        found = matching(plate, reads);
-        entries = desk
-            .store
-            .list_entries()
-            .await?
-            .into_iter()
-            .filter(|e| confusion_distance(plate, &e.plate) <= e.kind.default_max_distance())
-            .collect();
-        let voted: BTreeSet<&str> = found.iter().filter_map(|(s, _)| s.plates.first().map(String::as_str)).collect();
-        for p in voted.into_iter().take(10) {
-            let filter = VisitFilter { plate: Some(p.to_string()), limit: 50, ..Default::default() };
-            visits.extend(desk.store.visits(&filter).await?);
-        }
-        desk.audit(user.name(), "vehicle_lookup", plate, Some(format!("{} sightings", found.len())), user.source)
-            .await?;
-    }
+    let typed = result.as_ref().map(|r| r.plate.clone());
+    let (found, entries, visits) = match result {
+        Some(r) => (r.found, r.entries, r.visits),
+        None => Default::default(),
+    };
     let days = desk.settings.lookup.num_days();
     let body = html! {
         form.box method="get" action="/vehicles" {
