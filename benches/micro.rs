@@ -135,6 +135,7 @@ fn rules(c: &mut Criterion) {
                     frames_dropped: 0,
                     frames_gated: 0,
                     period_s: 5.0,
+                    thumbnail: None,
                 },
                 2 => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "shed".into(), dwell_s: 30.0 },
                 _ => EventBody::CameraStats {
@@ -143,6 +144,7 @@ fn rules(c: &mut Criterion) {
                     frames_dropped: 0,
                     frames_gated: 0,
                     period_s: 5.0,
+                    thumbnail: None,
                 },
             };
             Event {

@@ -188,17 +188,14 @@ async fn an_officer_watches_a_real_alert_arrive_acts_on_it_and_looks_the_car_up(
         ensure!(alerts.iter().any(|a| a.alert.kind == AlertKind::Loitering), "the plaza's loiterers: {alerts:#?}");
         let start = Instant::now();
         for a in &alerts {
-            let row = format!("#a-{}", a.alert.alert_id);
-            let want = (a.status.sightings.to_string(), a.status.state.as_str().to_string());
+            let row = format!("a-{}", a.alert.alert_id);
+            let want = serde_json::json!([a.status.sightings.to_string(), a.status.state.as_str()]);
+            // Read in one script: a live update may replace the row between two look-ups.
+            let read = "const r = document.getElementById(arguments[0]); \
+                        return r ? [r.children[6].textContent.trim(), r.dataset.state] : null;";
             loop {
-                let shown = match b.c.find(Locator::Css(&row)).await {
-                    Ok(el) => {
-                        let cell = b.c.find(Locator::Css(&format!("{row} td:nth-child(7)"))).await?.text().await?;
-                        Some((cell, el.attr("data-state").await?.unwrap_or_default()))
-                    }
-                    Err(_) => None,
-                };
-                if shown.as_ref() == Some(&want) {
+                let shown = b.c.execute(read, vec![serde_json::json!(row)]).await?;
+                if shown == want {
                     break;
                 }
                 ensure!(start.elapsed() < Duration::from_secs(15), "{row} shows {shown:?}, the store has {want:?}");
@@ -262,6 +259,8 @@ async fn an_officer_watches_a_real_alert_arrive_acts_on_it_and_looks_the_car_up(
         b.shot("6-history").await;
         b.goto("/gates").await?;
         ensure!(b.text("#cameras").await?.contains("lane-in"), "the camera is listed");
+        let thumbs = b.c.find_all(Locator::Css("#cameras img.thumb")).await?;
+        ensure!(thumbs.len() == 2, "each camera's latest view: {} thumbnails", thumbs.len());
         b.shot("7-gates").await;
 
         // An officer may not open the users page.

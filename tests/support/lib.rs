@@ -93,6 +93,7 @@ pub fn synthetic_event(site: &str, edge: &str, camera: &str, i: u64) -> gatewatc
             frames_dropped: 0,
             frames_gated: 0,
             period_s: 1.0,
+            thumbnail: None,
         },
         1 => EventBody::ZoneEntered { track, class: ObjectClass::Person, zone: "gate".into() },
         _ => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "gate".into(), dwell_s: 1.5 },

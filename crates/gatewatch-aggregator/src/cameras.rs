@@ -86,6 +86,7 @@ mod tests {
             frames_dropped: 0,
             frames_gated: 0,
             period_s: 5.0,
+            thumbnail: None,
         };
         book.on_event(&ev("exit", stats(120)));
         book.on_event(&ev("yard", stats(0)));

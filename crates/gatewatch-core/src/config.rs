@@ -186,11 +186,14 @@ pub struct SnapshotConfig {
     /// JPEG quality 1..=100; lowered until the picture fits `max_bytes`.
     pub quality: u8,
     pub max_bytes: usize,
+    /// Every this many seconds a camera heartbeat carries a small picture of the whole view
+    /// (for the desk's gates page); 0 = never. Off with `enabled = false` too.
+    pub thumbnail_every_s: f64,
 }
 
 impl Default for SnapshotConfig {
     fn default() -> Self {
-        Self { enabled: true, max_side: 256, quality: 80, max_bytes: 48 * 1024 }
+        Self { enabled: true, max_side: 256, quality: 80, max_bytes: 48 * 1024, thumbnail_every_s: 60.0 }
     }
 }
 
@@ -561,6 +564,9 @@ impl EdgeConfig {
         let s = &self.snapshot;
         if s.enabled && (s.quality == 0 || s.quality > 100 || s.max_side < 16 || s.max_bytes < 1024) {
             e.push("snapshot: need quality 1..=100, max_side >= 16, max_bytes >= 1024".into());
+        }
+        if !non_negative(s.thumbnail_every_s) {
+            e.push("snapshot.thumbnail_every_s: must be >= 0 (0 = no thumbnails)".into());
         }
         let p = &self.plates;
         if p.enabled

@@ -71,6 +71,10 @@ pub enum EventBody {
         #[serde(default)]
         frames_gated: u64,
         period_s: f64,
+        /// A small picture of the whole view, every `[snapshot] thumbnail_every_s` (the desk's
+        /// gates page shows the latest).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thumbnail: Option<Snapshot>,
     },
     TrackStarted {
         track: TrackId,
@@ -449,6 +453,7 @@ mod tests {
                 frames_dropped: 0,
                 frames_gated: 0,
                 period_s: 1.0,
+                thumbnail: None,
             },
             EventBody::TrackStarted {
                 track: 1,

@@ -1234,6 +1234,7 @@ mod tests {
             frames_dropped: 0,
             frames_gated: 0,
             period_s: 1.0,
+            thumbnail: None,
         }
     }
 

@@ -38,6 +38,7 @@ fn samples() -> Vec<Vec<u8>> {
                 frames_dropped: 0,
                 frames_gated: 0,
                 period_s: 5.0,
+                thumbnail: None,
             },
         ),
         ev(

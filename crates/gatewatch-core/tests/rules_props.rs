@@ -208,7 +208,8 @@ fn body() -> impl Strategy<Value = EventBody> {
             frames_inferred: 0,
             frames_dropped: 0,
             frames_gated: 0,
-            period_s: f64::MAX
+            period_s: f64::MAX,
+            thumbnail: None,
         }),
     ]
 }

@@ -189,6 +189,8 @@ strings! {
     view_covered: "画面被遮挡", "View covered";
     view_ok: "正常", "Clear";
     view: "画面", "View";
+    counts_day: "24 小时进出", "In/out, 24 h";
+    thumbnail: "最新画面", "Latest view";
     no_cameras: "最近没有摄像头上报。", "No camera has reported lately.";
     role: "角色", "Role";
     role_officer: "值班员", "Officer";
@@ -214,6 +216,15 @@ strings! {
     error: "出错了，请稍后再试。", "Something went wrong: try again shortly.";
     back: "返回", "Back";
     switch_language: "English", "中文";
+    sum_loitering: "{zone} 区域有人徘徊（轨迹 {track}）", "Someone loitering in {zone} (track {track})";
+    sum_watchlist: "{list}名单车辆 {plate}", "Vehicle {plate} on the {list} list";
+    sum_unknown_vehicle: "陌生车辆 {plate}（不在住户或访客名单上）", "Unknown vehicle {plate} (on no resident or visitor list)";
+    sum_camera_offline: "摄像头 {camera} 离线", "Camera {camera} offline";
+    sum_stationary: "车辆在 {zone} 区域停放过久（轨迹 {track}）", "Vehicle parked too long in {zone} (track {track})";
+    sum_tampering: "摄像头 {camera} 画面被遮挡、模糊或移动", "Camera {camera} covered, blurred or turned away";
+    sum_overstay: "访客车辆 {plate} 超时未离开", "Visitor vehicle {plate} still inside after its pass";
+    sum_exit_without_entry: "车辆 {plate} 出场，但没有入场记录", "Vehicle {plate} left without an entry seen";
+    sum_unknown_inside: "陌生车辆 {plate} 在小区内停留过久", "Unknown vehicle {plate} inside too long";
     change_password: "修改密码", "Change password";
     api_tokens: "接口令牌（供其他系统调用 JSON 接口）", "API tokens (for other systems using the JSON API)";
     add_token: "新建令牌", "New token";
@@ -270,6 +281,28 @@ impl Strings {
         }
     }
 
+    /// An alert in one line, in this language, from its fields (the rules' `message` is English).
+    pub fn summary(&self, a: &gatewatch_core::rules::Alert) -> String {
+        let template = match a.kind {
+            AlertKind::Loitering => self.sum_loitering,
+            AlertKind::Watchlist => self.sum_watchlist,
+            AlertKind::UnknownVehicle => self.sum_unknown_vehicle,
+            AlertKind::CameraOffline => self.sum_camera_offline,
+            AlertKind::Stationary => self.sum_stationary,
+            AlertKind::Tampering => self.sum_tampering,
+            AlertKind::Overstay => self.sum_overstay,
+            AlertKind::ExitWithoutEntry => self.sum_exit_without_entry,
+            AlertKind::UnknownInside => self.sum_unknown_inside,
+        };
+        let list = a.matched.as_ref().map(|m| self.list_kind(m.kind)).unwrap_or(self.unknown);
+        template
+            .replace("{zone}", a.zone.as_deref().unwrap_or("?"))
+            .replace("{track}", &a.track.map(|t| t.to_string()).unwrap_or_else(|| "?".into()))
+            .replace("{plate}", a.plate.as_deref().unwrap_or("?"))
+            .replace("{list}", list)
+            .replace("{camera}", &format!("{}/{}", a.edge, a.camera))
+    }
+
     /// A history entry's action (`raised`, `acknowledged`, ..., `ended`).
     pub fn history_action(&self, action: &str) -> &'static str {
         match action {
@@ -296,6 +329,43 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_is_summed_up_in_the_readers_language() {
+        let a = gatewatch_core::rules::Alert {
+            alert_id: uuid::Uuid::nil(),
+            key: "k".into(),
+            rule: "shed".into(),
+            kind: AlertKind::Loitering,
+            site: "north".into(),
+            edge: "gate-1".into(),
+            camera: "cam1".into(),
+            track: Some(7),
+            zone: Some("bike-shed".into()),
+            plate: None,
+            matched: None,
+            candidates: vec![],
+            at: chrono::Utc::now(),
+            event_id: uuid::Uuid::nil(),
+            message: "track 7 has been in zone 'bike-shed' for 60 s".into(),
+        };
+        assert_eq!(ZH.summary(&a), "bike-shed 区域有人徘徊（轨迹 7）");
+        assert_eq!(EN.summary(&a), "Someone loitering in bike-shed (track 7)");
+        let stolen = gatewatch_core::rules::Alert {
+            kind: AlertKind::Watchlist,
+            plate: Some("京A12345".into()),
+            matched: Some(gatewatch_core::registry::PlateMatch {
+                kind: ListKind::Stolen,
+                entry_plate: "京A12345".into(),
+                label: "case 7".into(),
+                read: "京A12345".into(),
+                distance: 0.0,
+            }),
+            ..a
+        };
+        assert_eq!(ZH.summary(&stolen), "被盗名单车辆 京A12345");
+        assert_eq!(EN.summary(&stolen), "Vehicle 京A12345 on the Stolen list");
+    }
+
+    #[test]
     fn every_chinese_string_is_translated() {
         // A Chinese string left in English (or empty) would show officers the wrong language.
         let (zh, en) = (&ZH, &EN);
@@ -305,6 +375,8 @@ mod tests {
             (zh.state_false_alarm, en.state_false_alarm),
             (zh.lookup_hint, en.lookup_hint),
             (zh.one_time_password, en.one_time_password),
+            (zh.sum_loitering, en.sum_loitering),
+            (zh.sum_unknown_inside, en.sum_unknown_inside),
         ];
         for (z, e) in pairs {
             assert!(!z.is_empty() && !e.is_empty());

@@ -122,6 +122,10 @@ struct Tally {
     /// Due frames the motion gate found still.
     gated: u64,
     last_result: Option<Instant>,
+    /// The view's thumbnail: due at the next frame, ready for the next heartbeat, last taken.
+    thumbnail_due: bool,
+    thumbnail: Option<Snapshot>,
+    thumbnail_at: Option<DateTime<Utc>>,
 }
 
 /// A result the tracker waits for (by submission number), or a control item queued behind it.
@@ -417,6 +421,9 @@ impl CameraWorker {
                 }
                 Item::Online { width, height, at } => {
                     watch.streaming_since = Some(at);
+                    // A camera (back) online shows its view at the next heartbeat.
+                    tally.thumbnail_due = self.snapshot.enabled && self.snapshot.thumbnail_every_s > 0.0;
+                    tally.thumbnail_at = Some(at);
                     self.emit(at, EventBody::CameraOnline { width, height })
                 }
                 Item::Offline { why, at, close, report } => {
@@ -437,8 +444,17 @@ impl CameraWorker {
                         frames_dropped: dropped - tally.at_stats.1,
                         frames_gated: tally.gated - tally.at_stats.2,
                         period_s,
+                        thumbnail: tally.thumbnail.take(),
                     };
                     tally.at_stats = (tally.inferred, dropped, tally.gated);
+                    let every = self.snapshot.thumbnail_every_s;
+                    if self.snapshot.enabled && every > 0.0 {
+                        let since = tally.thumbnail_at.map(|t| (at - t).num_milliseconds() as f64 / 1000.0);
+                        if since.is_none_or(|s| s >= every) {
+                            tally.thumbnail_due = true;
+                            tally.thumbnail_at = Some(at);
+                        }
+                    }
                     self.emit(at, body);
                 }
                 Item::End { why, at } => {
@@ -482,6 +498,13 @@ impl CameraWorker {
     ) {
         let t = frame.t();
         s.last_t = t;
+        if std::mem::take(&mut tally.thumbnail_due) {
+            // The whole view, small: the next heartbeat carries it.
+            tally.thumbnail = snapshot::encode(frame.width, frame.height, frame.rgb.clone(), &self.snapshot)
+                .map_err(|err| tracing::warn!(camera = %self.camera.id, error = %err, "no thumbnail"))
+                .ok()
+                .map(|(w, h, jpeg)| Snapshot::jpeg(w, h, &jpeg));
+        }
         let update = s.tracker.update(detections, t);
         if let Some(tap) = &self.tap {
             let _ = tap.send(crate::replay::FrameView {

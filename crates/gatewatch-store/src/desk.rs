@@ -70,6 +70,8 @@ pub struct CameraStatus {
     pub stats_at: Option<DateTime<Utc>>,
     /// The view is covered or turned (a `camera_tampered` newer than its `camera_view_restored`).
     pub tampered: bool,
+    /// The latest heartbeat that carried a thumbnail of the view (its event id).
+    pub thumbnail_event: Option<String>,
 }
 
 impl Store {
@@ -242,6 +244,7 @@ impl Store {
                 dropped: None,
                 stats_at: None,
                 tampered: false,
+                thumbnail_event: None,
             });
             c.last_event_at = c.last_event_at.max(Some(at));
             kinds.entry(key).or_default().push((kind, at));
@@ -291,6 +294,17 @@ impl Store {
                     .await?
             });
             c.last_event_at = c.last_event_at.max(last.as_deref().and_then(parse_time));
+            c.thumbnail_event = on_pool!(self, pool => {
+                sqlx::query_scalar(
+                    "SELECT event_id FROM events WHERE site = $1 AND edge = $2 AND camera = $3 \
+                     AND kind = 'camera_stats' AND snapshot IS NOT NULL ORDER BY captured_at DESC LIMIT 1",
+                )
+                .bind(&c.site)
+                .bind(&c.edge)
+                .bind(&c.camera)
+                .fetch_optional(pool)
+                .await?
+            });
         }
         Ok(cams.into_values().collect())
     }

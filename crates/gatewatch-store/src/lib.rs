@@ -508,7 +508,8 @@ fn split_snapshot(body: &EventBody) -> (String, Option<Vec<u8>>) {
     let taken = match &mut stripped {
         EventBody::TrackEnded { snapshot, .. }
         | EventBody::CameraTampered { snapshot, .. }
-        | EventBody::StationaryStarted { snapshot, .. } => snapshot.take(),
+        | EventBody::StationaryStarted { snapshot, .. }
+        | EventBody::CameraStats { thumbnail: snapshot, .. } => snapshot.take(),
         _ => None,
     };
     (serde_json::to_string(&stripped).unwrap_or_default(), taken.and_then(|s| s.bytes().ok()))
@@ -759,6 +760,7 @@ mod tests {
             frames_dropped: 0,
             frames_gated: 0,
             period_s: 1.0,
+            thumbnail: None,
         }
     }
 
@@ -1142,10 +1144,23 @@ mod tests {
         off.captured_at = now + chrono::Duration::minutes(10);
         store.commit(&on, &[]).await.unwrap();
         store.commit(&off, &[]).await.unwrap();
+        let mut beat = event(EventBody::CameraStats {
+            frames_decoded: 50,
+            frames_inferred: 5,
+            frames_dropped: 2,
+            frames_gated: 0,
+            period_s: 5.0,
+            thumbnail: Some(Snapshot::jpeg(8, 6, &[0xff, 0xd8, 0x07])),
+        });
+        beat.captured_at = now + chrono::Duration::minutes(5);
+        store.commit(&beat, &[]).await.unwrap();
         let cams = store.camera_status(now - chrono::Duration::hours(1)).await.unwrap();
         assert_eq!(cams.len(), 1, "{cams:?}");
         let c = &cams[0];
-        assert_eq!((c.online, c.decoded_fps, c.tampered), (Some(false), Some(10.0), false));
+        assert_eq!((c.online, c.decoded_fps, c.dropped, c.tampered), (Some(false), Some(10.0), Some(2), false));
+        assert_eq!(c.thumbnail_event.as_deref(), Some(beat.event_id.to_string().as_str()));
+        let thumb = store.picture(&beat.event_id.to_string(), Picture::Snapshot).await.unwrap().unwrap();
+        assert_eq!(thumb.1, [0xff, 0xd8, 0x07], "the thumbnail is kept as the event's picture, not in its body");
         assert_eq!(c.last_event_at, Some(now + chrono::Duration::minutes(10)));
     }
 

@@ -71,7 +71,7 @@ mod tests {
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect(); // noisy: hard to compress
         let (cw, ch, raw) = crop(&rgb, w, h, &BBox::new(50.0, 10.0, 150.0, 90.0)).unwrap();
         assert_eq!((cw, ch), (130, 100)); // 100x80 grown by 15 % per side, clamped to the frame
-        let cfg = SnapshotConfig { max_side: 64, quality: 90, max_bytes: 4096, enabled: true };
+        let cfg = SnapshotConfig { max_side: 64, quality: 90, max_bytes: 4096, ..Default::default() };
         let (sw, sh, jpeg) = encode(cw, ch, raw, &cfg).unwrap();
         assert_eq!((sw, sh), (64, 49));
         assert!(jpeg.len() <= 4096 && jpeg.starts_with(&[0xff, 0xd8]));

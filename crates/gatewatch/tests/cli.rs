@@ -299,7 +299,12 @@ fn desk_users_are_made_from_the_cli() {
     let out = users(&["add", "admin-1", "--role", "admin"], None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let password = stdout.lines().find_map(|l| l.split("login): ").nth(1)).expect("a one-time password").to_string();
+    let password = stdout
+        .lines()
+        .find(|l| l.starts_with("one-time password"))
+        .and_then(|l| l.rsplit(' ').next())
+        .expect("a one-time password")
+        .to_string();
     assert_eq!(password.len(), 20, "{stdout}");
     assert!(!users(&["add", "admin-1", "--role", "officer"], None).status.success(), "the name is taken");
     assert!(!users(&["add", "li", "--role", "officer", "--password-stdin"], Some("short\n")).status.success());

@@ -202,6 +202,7 @@ async fn a_loiterer_present_across_an_aggregator_kill_is_alerted_once_on_time() 
         frames_dropped: 0,
         frames_gated: 0,
         period_s: 5.0,
+        thumbnail: None,
     };
     let wait_stored = |n: i64| {
         let url = url.clone();

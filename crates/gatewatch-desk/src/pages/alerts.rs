@@ -37,6 +37,7 @@ pub fn row(desk: &Desk, t: &Strings, a: &StoredAlert) -> Markup {
             td { b { (t.kind(al.kind)) } br; span.muted { (al.rule) } }
             td { (al.site) " / " (al.edge) " / " (al.camera) }
             td {
+                (shown(&t.summary(al))) br;
                 @if let Some(p) = &al.plate { span.plate { (shown(p)) } }
                 @if let Some(m) = &al.matched {
                     br; (t.list_kind(m.kind)) ": " span.plate { (shown(&m.entry_plate)) } " " (shown(&m.label))
@@ -46,7 +47,7 @@ pub fn row(desk: &Desk, t: &Strings, a: &StoredAlert) -> Markup {
                     br; span.muted { (t.candidates) ": " }
                     @for c in &al.candidates { span.plate { (shown(c)) } " " }
                 }
-                @if al.plate.is_none() && al.matched.is_none() { (shown(&al.message)) }
+
             }
             td class={ "state-" (st.state.as_str()) } { (t.state(st.state)) }
             td { (st.sightings) }
@@ -125,7 +126,7 @@ async fn render_detail(desk: &Desk, user: &User, id: &str, notice: Option<Notice
             @if let Some(tr_id) = al.track { tr { th { (t.track) } td { (tr_id) } } }
             tr { th { (t.time) } td { (desk.time(al.at)) } }
             tr { th { (t.last_seen) } td { (desk.time(st.last_seen)) " · " (t.sightings) " " (st.sightings) } }
-            tr { th { (t.message) } td { (shown(&al.message)) } }
+            tr { th { (t.message) } td { (shown(&t.summary(al))) br; span.muted { (shown(&al.message)) } } }
             @if let Some(p) = &al.plate { tr { th { (t.plate) } td { span.plate #plate { (shown(p)) } } } }
             @if let Some(m) = &al.matched {
                 tr { th { (t.matched) } td {

@@ -77,6 +77,7 @@ pub(super) async fn ingest(n: u64, url: &str, name: &str) -> anyhow::Result<Phas
                 frames_dropped: 0,
                 frames_gated: 0,
                 period_s: 5.0,
+                thumbnail: None,
             },
             _ => EventBody::ZoneLeft { track, class: ObjectClass::Person, zone: "crossing".into(), dwell_s: 30.0 },
         };
