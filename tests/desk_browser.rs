@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use fantoccini::{Client, ClientBuilder, Locator};
 use gatewatch_aggregator::Aggregator;
-use gatewatch_core::config::{AggregatorConfig, CameraConfig, EdgeConfig, PlatesConfig};
+use gatewatch_core::config::{AggregatorConfig, CameraConfig, EdgeConfig};
 use gatewatch_core::registry::{ListEntry, ListKind};
 use gatewatch_core::rules::AlertKind;
 use gatewatch_store::{AuditFilter, Role, Store};
 use gatewatch_systests::{
-    ChromeDriver, Mosquitto, aggregator_config, asset, car_two_passes, init_tracing, vision_config,
+    ChromeDriver, Mosquitto, aggregator_config, asset, car_two_passes, init_tracing, plates_config, vision_config,
 };
 
 const W: u32 = 512;
@@ -151,13 +151,7 @@ async fn an_officer_watches_a_real_alert_arrive_acts_on_it_and_looks_the_car_up(
     edge.mqtt.port = broker.port();
     edge.vision = vision_config();
     edge.spool.dir = dir.path().join("spool");
-    edge.plates = PlatesConfig {
-        enabled: true,
-        detector: asset("models/clp_det.onnx"),
-        recogniser: asset("models/ch_PP-OCRv4_rec_infer.onnx"),
-        score_threshold: 0.5, // a Czech plate: this detector scores it about 0.6
-        ..Default::default()
-    };
+    edge.plates = plates_config();
     let plaza = CameraConfig { uri: asset("media/vtest.avi").display().to_string(), ..edge.cameras[0].clone() };
     let lane = CameraConfig {
         id: "lane-in".into(),

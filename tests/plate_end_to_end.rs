@@ -10,10 +10,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use gatewatch_aggregator::Aggregator;
-use gatewatch_core::config::{AggregatorConfig, CameraConfig, DatabaseConfig, EdgeConfig, MqttConfig, PlatesConfig};
+use gatewatch_core::config::{AggregatorConfig, CameraConfig, DatabaseConfig, EdgeConfig, MqttConfig};
 use gatewatch_core::registry::{ListEntry, ListKind};
 use gatewatch_core::rules::AlertKind;
-use gatewatch_systests::{Mosquitto, asset, init_tracing, vision_config};
+use gatewatch_systests::{Mosquitto, init_tracing, plates_config, vision_config};
 
 const W: u32 = 512;
 const H: u32 = 320;
@@ -54,14 +54,7 @@ async fn a_stolen_plate_at_the_gate_raises_an_alert_naming_it() {
     edge.mqtt = mqtt;
     edge.vision = vision_config();
     edge.spool.dir = dir.path().join("spool");
-    edge.plates = PlatesConfig {
-        enabled: true,
-        detector: asset("models/clp_det.onnx"),
-        recogniser: asset("models/ch_PP-OCRv4_rec_infer.onnx"),
-        // A Czech plate: this detector, trained on Chinese plates, scores it about 0.6.
-        score_threshold: 0.5,
-        ..Default::default()
-    };
+    edge.plates = plates_config();
     edge.cameras = vec![CameraConfig {
         id: "lane-in".into(),
         uri: clip.display().to_string(),

@@ -222,6 +222,18 @@ pub fn car_two_passes(w: u32, h: u32, fps: u32, gap: u32) -> Vec<Vec<u8>> {
     zoom.iter().cloned().chain((0..gap).map(|_| blank.clone())).chain(zoom.iter().cloned()).collect()
 }
 
+/// Plate reading with the real models, for the car photo's Czech plate: this detector, trained
+/// on Chinese plates, scores it about 0.6, so the threshold is 0.5.
+pub fn plates_config() -> gatewatch_core::config::PlatesConfig {
+    gatewatch_core::config::PlatesConfig {
+        enabled: true,
+        detector: asset("models/clp_det.onnx"),
+        recogniser: asset("models/ch_PP-OCRv4_rec_infer.onnx"),
+        score_threshold: 0.5,
+        ..Default::default()
+    }
+}
+
 /// Debian's chromedriver on a free port, for tests that drive a real Chromium; stopped on drop.
 pub struct ChromeDriver {
     _child: KillOnDrop,

@@ -634,47 +634,18 @@ async fn the_api_acts_as_its_tokens_user_with_their_role() {
 async fn a_user_changes_their_own_password_and_logs_in_again() {
     let d = Desked::new().await;
     let (token, csrf) = d.login("li", "an officer's password").await;
-    let wrong = d
-        .post(
-            "/settings/password",
-            Some(&token),
-            &[("csrf", &csrf), ("current", "not it"), ("new", "a fresh password"), ("again", "a fresh password")],
-        )
-        .await;
-    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    let differ = d
-        .post(
-            "/settings/password",
-            Some(&token),
-            &[
-                ("csrf", &csrf),
-                ("current", "an officer's password"),
-                ("new", "a fresh password"),
-                ("again", "another one!!"),
-            ],
-        )
-        .await;
-    assert_eq!(differ.status, StatusCode::BAD_REQUEST);
-    let short = d
-        .post(
-            "/settings/password",
-            Some(&token),
-            &[("csrf", &csrf), ("current", "an officer's password"), ("new", "short"), ("again", "short")],
-        )
-        .await;
-    assert_eq!(short.status, StatusCode::BAD_REQUEST);
-    let ok = d
-        .post(
-            "/settings/password",
-            Some(&token),
-            &[
-                ("csrf", &csrf),
-                ("current", "an officer's password"),
-                ("new", "a fresh password"),
-                ("again", "a fresh password"),
-            ],
-        )
-        .await;
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        let (d, token, csrf) = (&d, token.clone(), csrf.clone());
+        async move {
+            let form = [("csrf", csrf.as_str()), ("current", current), ("new", new), ("again", again)];
+            d.post("/settings/password", Some(&token), &form).await
+        }
+    };
+    let current = "an officer's password";
+    assert_eq!(change("not it", "a fresh password", "a fresh password").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(change(current, "a fresh password", "another one!!").await.status, StatusCode::BAD_REQUEST, "differ");
+    assert_eq!(change(current, "short", "short").await.status, StatusCode::BAD_REQUEST, "too short");
+    let ok = change(current, "a fresh password", "a fresh password").await;
     assert_eq!((ok.status, ok.location()), (StatusCode::SEE_OTHER, "/login"));
     assert_eq!(d.get("/", Some(&token)).await.location(), "/login", "the old session ended");
     assert_eq!(d.try_login("li", "an officer's password").await.status, StatusCode::UNAUTHORIZED);
