@@ -213,6 +213,21 @@ pub async fn serve(
         let stop = stop.clone();
         async move { desk.live.run(&desk.store, stop).await }
     });
+    // Expired sessions are forgotten hourly (a live one is checked on every request anyway).
+    let purge = tokio::spawn({
+        let desk = desk.clone();
+        async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                match desk.store.purge_sessions(desk.now()).await {
+                    Ok(n) if n > 0 => tracing::debug!(sessions = n, "desk: expired sessions forgotten"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "desk: forgetting expired sessions failed"),
+                }
+            }
+        }
+    });
     let app = router(desk).into_make_service_with_connect_info::<SocketAddr>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -220,5 +235,6 @@ pub async fn serve(
         })
         .await;
     feed.abort();
+    purge.abort();
     served
 }

@@ -149,34 +149,39 @@ impl Store {
         Ok(snap.and_then(|s| Some((s.content_type.clone(), s.bytes().ok()?))))
     }
 
-    /// The picture that shows an alert: its best event's own (a track's snapshot, a plate
-    /// read's vehicle), else the latest picture of its track (a loitering alert's person, whose
-    /// picture comes with the track's end). `(event id, which)`.
+    /// The picture that shows an alert, `(event id, which)`: a plate read's vehicle; else the
+    /// latest picture of its track (a loiterer's, when their track ends; a parked vehicle's,
+    /// from when it stopped); else its best event's own (a covered camera's view, or the
+    /// heartbeat's view of the scene when the rules' clock raised it).
     pub async fn alert_picture(&self, a: &StoredAlert) -> Result<Option<(String, Picture)>, StoreError> {
         let best = a.status.best_event_id.to_string();
-        let own: Option<String> = on_pool!(self, pool => {
-            sqlx::query_scalar("SELECT kind FROM events WHERE event_id = $1 AND (snapshot IS NOT NULL OR kind = 'plate_read')")
+        let own: Option<(String, bool)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT kind, snapshot IS NOT NULL FROM events WHERE event_id = $1")
                 .bind(&best)
                 .fetch_optional(pool)
                 .await?
         });
-        if let Some(kind) = own {
-            return Ok(Some((best, if kind == "plate_read" { Picture::Vehicle } else { Picture::Snapshot })));
+        if own.as_ref().is_some_and(|(kind, _)| kind == "plate_read") {
+            return Ok(Some((best, Picture::Vehicle)));
         }
-        let Some(track) = a.alert.track else { return Ok(None) };
-        let latest: Option<String> = on_pool!(self, pool => {
-            sqlx::query_scalar(
-                "SELECT event_id FROM events WHERE site = $1 AND edge = $2 AND camera = $3 AND track = $4 \
-                 AND snapshot IS NOT NULL ORDER BY captured_at DESC LIMIT 1",
-            )
-            .bind(&a.alert.site)
-            .bind(&a.alert.edge)
-            .bind(&a.alert.camera)
-            .bind(track as i64)
-            .fetch_optional(pool)
-            .await?
-        });
-        Ok(latest.map(|id| (id, Picture::Snapshot)))
+        if let Some(track) = a.alert.track {
+            let latest: Option<String> = on_pool!(self, pool => {
+                sqlx::query_scalar(
+                    "SELECT event_id FROM events WHERE site = $1 AND edge = $2 AND camera = $3 AND track = $4 \
+                     AND snapshot IS NOT NULL ORDER BY captured_at DESC LIMIT 1",
+                )
+                .bind(&a.alert.site)
+                .bind(&a.alert.edge)
+                .bind(&a.alert.camera)
+                .bind(track as i64)
+                .fetch_optional(pool)
+                .await?
+            });
+            if let Some(id) = latest {
+                return Ok(Some((id, Picture::Snapshot)));
+            }
+        }
+        Ok(own.filter(|(_, has)| *has).map(|_| (best, Picture::Snapshot)))
     }
 
     /// Plate reads captured in `[since, until)`, newest first, at most `limit`.

@@ -1034,6 +1034,10 @@ mod tests {
         store.set_user_disabled("li", true).await.unwrap();
         assert!(store.session(&s.token, now, idle).await.unwrap().is_none(), "disabling ends sessions");
         store.set_user_disabled("li", false).await.unwrap();
+        let kept = store.open_session("li", now, chrono::Duration::hours(12)).await.unwrap();
+        store.open_session("li", now, chrono::Duration::hours(1)).await.unwrap();
+        assert_eq!(store.purge_sessions(now + chrono::Duration::hours(2)).await.unwrap(), 1, "the expired one only");
+        assert!(store.session(&kept.token, now + chrono::Duration::minutes(10), idle).await.unwrap().is_some());
         store.set_user_lang("li", "en").await.unwrap();
         assert!(matches!(store.set_user_lang("li", "xx").await, Err(UserError::BadLang)));
         // API tokens: shown once, hashed, revocable, dead with their user.
