@@ -214,7 +214,7 @@ impl Aggregator {
             }
             Err(e) => {
                 if self.counters.rejected("malformed") {
-                    tracing::warn!(topic = %msg.topic, error = %e, "status payload rejected");
+                    tracing::warn!(topic = %msg.topic, error = %gatewatch_core::event::without_quoted(&e.to_string()), "status payload rejected");
                 }
                 Vec::new()
             }
@@ -249,7 +249,7 @@ impl Aggregator {
                 Ok(ev) => events.push(ev),
                 Err(reject) => {
                     if self.counters.rejected(reject.as_str()) {
-                        tracing::warn!(topic = %msg.topic, reason = reject.as_str(), detail = %reject, "payload rejected");
+                        tracing::warn!(topic = %msg.topic, reason = reject.as_str(), detail = %reject.for_log(), "payload rejected");
                     }
                     rejects.push(self.kept(msg, &reject));
                 }
@@ -503,9 +503,19 @@ impl Aggregator {
         match &msg {
             AlertMessage::Raised { .. } => {
                 self.counters.alert();
-                tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(),
-                    site = %alert.site, edge = %alert.edge, camera = %alert.camera, track = ?alert.track,
-                    "alert: {}", alert.message);
+                // A plate alert's message names the list entry (its label is personal data):
+                // INFO says which alert, DEBUG (marked) what it says.
+                if alert.plate.is_none() && alert.matched.is_none() {
+                    tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(),
+                        site = %alert.site, edge = %alert.edge, camera = %alert.camera, track = ?alert.track,
+                        "alert: {}", alert.message);
+                } else {
+                    tracing::info!(alert_id = %alert.alert_id, rule = %alert.rule, kind = alert.kind.as_str(),
+                        site = %alert.site, edge = %alert.edge, camera = %alert.camera, track = ?alert.track,
+                        "alert raised (plate alert: its plate and list entry are on the desk)");
+                    tracing::debug!(alert_id = %alert.alert_id, personal_data = true, plate = ?alert.plate,
+                        "alert: {}", alert.message);
+                }
             }
             AlertMessage::Updated { change, .. } => {
                 self.counters.alert_update();

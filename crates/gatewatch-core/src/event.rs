@@ -300,6 +300,12 @@ pub enum Reject {
 }
 
 impl Reject {
+    /// The refusal for a log line: quoted values (a parser quotes what it choked on, which may
+    /// be a plate) are left out. The whole text stays with the payload in the store.
+    pub fn for_log(&self) -> String {
+        without_quoted(&self.to_string())
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::TooLarge(..) => "too_large",
@@ -309,6 +315,32 @@ impl Reject {
             Self::TopicMismatch { .. } => "topic_mismatch",
         }
     }
+}
+
+/// `s` with whatever stands between double quotes or backticks replaced by `…`.
+pub fn without_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut open: Option<char> = None;
+    for c in s.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '"' || c == '`' {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    if open.is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// Longest snapshot accepted inside an event, in base64 characters (~384 KiB of JPEG).
@@ -440,6 +472,19 @@ mod tests {
             captured_at: "2026-11-28T03:00:00Z".parse().unwrap(),
             body,
         }
+    }
+
+    #[test]
+    fn a_refusal_logged_leaves_the_values_out() {
+        let payload = br#"{"schema":"gatewatch.event.v1","event_id":"01a24273-d37b-7627-8956-303c85540b96","site":"s","edge":"e","camera":"c","seq":"5AU5341"}"#;
+        let err = Event::decode(payload, 4096).unwrap_err();
+        assert!(err.to_string().contains("5AU5341"), "the parser quotes what it choked on: {err}");
+        assert!(!err.for_log().contains("5AU5341"), "{}", err.for_log());
+        assert_eq!(
+            without_quoted(r#"invalid type: string "京A12345", expected `u64`"#),
+            "invalid type: string \"…\", expected `…`"
+        );
+        assert_eq!(without_quoted("unterminated \"5AU"), "unterminated \"…");
     }
 
     #[test]
