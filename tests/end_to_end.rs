@@ -58,6 +58,7 @@ fn aggregator_config(port: u16, db: &std::path::Path) -> AggregatorConfig {
             ..Default::default()
         },
         desk: Default::default(),
+        retention: Default::default(),
     }
 }
 

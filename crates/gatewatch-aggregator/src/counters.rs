@@ -12,6 +12,7 @@ pub struct IngestCounters {
     alerts: AtomicU64,
     alert_updates: AtomicU64,
     connects: AtomicU64,
+    retention_runs: AtomicU64,
     subscribed: std::sync::atomic::AtomicBool,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -30,6 +31,8 @@ pub struct IngestSnapshot {
     pub connects: u64,
     /// The broker has acknowledged the aggregator's subscriptions on the current connection.
     pub subscribed: bool,
+    /// Retention passes completed (one at start, then hourly).
+    pub retention_runs: u64,
     pub rejected: BTreeMap<&'static str, u64>,
 }
 
@@ -64,6 +67,9 @@ impl IngestCounters {
     pub(crate) fn alert_update(&self) {
         self.alert_updates.fetch_add(1, Ordering::Relaxed);
     }
+    pub(crate) fn retention_ran(&self) {
+        self.retention_runs.fetch_add(1, Ordering::Relaxed);
+    }
 
     /// Count a rejection; true when it should be logged (the first 10 of a reason, then
     /// every 1000th), so a flood of garbage cannot flood the log.
@@ -83,6 +89,7 @@ impl IngestCounters {
             alert_updates: self.alert_updates.load(Ordering::Relaxed),
             connects: self.connects.load(Ordering::Relaxed),
             subscribed: self.subscribed.load(Ordering::Relaxed),
+            retention_runs: self.retention_runs.load(Ordering::Relaxed),
             rejected: self.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }

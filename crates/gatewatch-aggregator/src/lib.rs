@@ -45,6 +45,8 @@ const LISTS_MAX_AGE: Duration = Duration::from_secs(10);
 /// How often officers' actions (from the CLI or a desk, in the database) are looked for and
 /// announced on the alerts topic.
 const ACTIONS_EVERY: Duration = Duration::from_secs(1);
+/// How often expired data is deleted (`[retention]`).
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 use gatewatch_core::config::AggregatorConfig;
 use gatewatch_core::delivery::{AckBook, EdgeStatus};
@@ -131,6 +133,9 @@ impl Aggregator {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_acks = Instant::now();
         let mut last_actions = Instant::now();
+        // Retention runs at start and then hourly, beside ingest (never two at once).
+        let mut retention: Option<tokio::task::JoinHandle<()>> = None;
+        let mut last_retention: Option<Instant> = None;
         let mut halt = stop.clone();
         let mut ended = self.restore_rules(&mqtt, &mut halt).await.err();
         if ended.is_none() {
@@ -161,6 +166,11 @@ impl Aggregator {
                         last_acks = Instant::now();
                         self.publish_acks(&mqtt).await;
                     }
+                    let idle = retention.as_ref().is_none_or(|t| t.is_finished());
+                    if idle && last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
+                        last_retention = Some(Instant::now());
+                        retention = Some(self.spawn_retention());
+                    }
                     if last_actions.elapsed() >= ACTIONS_EVERY {
                         last_actions = Instant::now();
                         self.announce_officer_actions(&mqtt).await;
@@ -168,6 +178,9 @@ impl Aggregator {
                     }
                 }
             }
+        }
+        if let Some(t) = retention {
+            t.abort();
         }
         self.publish_acks(&mqtt).await;
         if let Err(e) = mqtt.flush(Duration::from_secs(5)).await {
@@ -178,6 +191,45 @@ impl Aggregator {
             Some(Halt::Fatal(e)) => Err(e),
             _ => Ok(self.counters.snapshot()),
         }
+    }
+
+    /// Delete what is past its age (`[retention]`), beside ingest: plate reads of listed
+    /// vehicles are kept as the lists in the store are now (read afresh: the aggregator's own
+    /// copy is loaded only at its first plate read).
+    fn spawn_retention(&self) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let max_distance = self.rules.max_distance();
+        let cutoffs = self.cfg.retention.cutoffs(chrono::Utc::now());
+        let counters = self.counters.clone();
+        tokio::spawn(async move {
+            let lists = match store.list_entries().await {
+                Ok(entries) => Registry::new(entries, max_distance),
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention: lists not readable; tried again in an hour");
+                    return;
+                }
+            };
+            let on_a_list = |reads: &[&str]| !lists.entries_for(reads).is_empty();
+            match store.enforce_retention(&cutoffs, on_a_list).await {
+                Ok(x) => {
+                    counters.retention_ran();
+                    if x != gatewatch_store::Expired::default() {
+                        tracing::info!(
+                            routine = x.routine,
+                            events = x.events,
+                            plate_reads = x.plate_reads,
+                            visits = x.visits,
+                            snapshots = x.snapshots,
+                            alerts = x.alerts,
+                            audit = x.audit,
+                            rejected = x.rejected,
+                            "retention: expired data deleted"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "retention failed; tried again in an hour"),
+            }
+        })
     }
 
     /// Cumulative acks to every edge whose stored prefix grew.

@@ -507,6 +507,9 @@ pub struct AggregatorConfig {
     pub rules: RulesConfig,
     #[serde(default)]
     pub desk: DeskConfig,
+    /// How long each class of stored data is kept (enforced hourly by the aggregator).
+    #[serde(default)]
+    pub retention: crate::retention::RetentionConfig,
 }
 
 /// `x > 0`, false for NaN.
@@ -679,6 +682,7 @@ impl AggregatorConfig {
             e.extend(visit_errors);
         }
         e.extend(self.desk.validate());
+        e.extend(self.retention.validate());
         e
     }
 }

@@ -22,6 +22,7 @@ pub mod plate;
 pub mod plate_vote;
 pub mod platedet;
 pub mod registry;
+pub mod retention;
 pub mod rules;
 pub mod tamper;
 pub mod text;

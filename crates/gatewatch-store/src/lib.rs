@@ -101,6 +101,7 @@ macro_rules! on_pool {
 #[macro_use]
 mod alerts;
 mod desk;
+mod retention;
 mod sessions;
 #[macro_use]
 mod users;
@@ -108,6 +109,7 @@ mod visits;
 
 pub use alerts::{ActError, StoredAlert, StoredSighting};
 pub use desk::{AlertFilter, CameraStatus, Picture, PlateSighting};
+pub use retention::Expired;
 pub use sessions::{ApiToken, AuditEntry, AuditFilter, DeskSession, NewSession};
 pub use users::{DeskUser, MIN_PASSWORD, Role, UserError, one_time_password};
 pub use visits::{StoredVisit, VisitFilter};
@@ -156,6 +158,9 @@ impl Store {
                 // An ack tells the edge to delete its copy, so a commit must survive a power
                 // cut: NORMAL in WAL mode may roll the last transactions back, FULL does not.
                 .synchronous(SqliteSynchronous::Full)
+                // Deleted rows (expired plates, erased pictures) are overwritten, not left in
+                // the file's free pages.
+                .pragma("secure_delete", "ON")
                 .busy_timeout(Duration::from_secs(5));
             let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(open)?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
@@ -993,6 +998,7 @@ mod tests {
             recent_events_come_back_in_capture_order(open("recent").await).await;
             desk_users_log_in_by_password(open("users").await).await;
             desk_sessions_audit_and_reads(open("desk").await).await;
+            retention_forgets_each_class_at_its_age(open("retention").await).await;
         }};
     }
 
@@ -1166,6 +1172,95 @@ mod tests {
         let thumb = store.picture(&beat.event_id.to_string(), Picture::Snapshot).await.unwrap().unwrap();
         assert_eq!(thumb.1, [0xff, 0xd8, 0x07], "the thumbnail is kept as the event's picture, not in its body");
         assert_eq!(c.last_event_at, Some(now + chrono::Duration::minutes(10)));
+    }
+
+    async fn retention_forgets_each_class_at_its_age(store: Store) {
+        use gatewatch_core::event::PlateRead;
+        use gatewatch_core::retention::RetentionConfig;
+        let day0: DateTime<Utc> = "2026-10-01T03:00:00Z".parse().unwrap();
+        let at = |days: i64| day0 + chrono::Duration::days(days);
+        let stored = |ev: &Event| {
+            let store = store.clone();
+            let ev = ev.clone();
+            async move { store.commit(&ev, &[]).await.unwrap() }
+        };
+        let mut old_beat = event(stats());
+        old_beat.captured_at = at(0);
+        let mut old_end = event(EventBody::TrackEnded {
+            track: 1,
+            class: ObjectClass::Person,
+            duration_s: 3.0,
+            detections: 9,
+            best_score: 0.8,
+            snapshot: Some(Snapshot::jpeg(1, 1, &[0xff, 0xd8, 0x11])),
+        });
+        old_end.captured_at = at(0);
+        let read = |plate: &str, day: i64| {
+            let mut ev = event(EventBody::PlateRead(PlateRead {
+                track: 2,
+                plate: plate.into(),
+                confidence: 0.9,
+                valid: Some(true),
+                candidates: vec![],
+                reads: 3,
+                stable: true,
+                update: false,
+                plate_snapshot: Some(Snapshot::jpeg(2, 1, &[0xff, 0xd8, 0x12])),
+                vehicle_snapshot: Some(Snapshot::jpeg(2, 1, &[0xff, 0xd8, 0x13])),
+            }));
+            ev.captured_at = at(day);
+            ev
+        };
+        let (stranger, listed, fresh) = (read("沪C55555", 0), read("京A12345", 0), read("沪C55555", 60));
+        for ev in [&old_beat, &old_end, &stranger, &listed, &fresh] {
+            stored(ev).await;
+        }
+        // An alert closed long ago and one still open.
+        let closed_ev = old_beat.clone();
+        store.commit(&closed_ev, &[seen(&closed_ev, "old-incident", 0.5)]).await.unwrap();
+        let open_ev = old_end.clone();
+        store.commit(&open_ev, &[seen(&open_ev, "open-incident", 0.5)]).await.unwrap();
+        let closed = store.alerts(false).await.unwrap().into_iter().find(|a| a.alert.key == "old-incident").unwrap();
+        store.act_on_alert(&closed.alert.alert_id.to_string(), Action::Resolve, "li", None, at(1)).await.unwrap();
+        store
+            .audit(&AuditEntry {
+                at: at(0),
+                user: "li".into(),
+                action: "vehicle_lookup".into(),
+                subject: "沪C55555".into(),
+                detail: None,
+                source: None,
+            })
+            .await
+            .unwrap();
+
+        // 40 days on: routine events (7 d), unlisted plate reads (30 d) and pictures (30 d) go;
+        // track ends (90 d), the listed car's read, the alerts (365 d) and the audit stay.
+        let cfg = RetentionConfig::default();
+        let on_list = |reads: &[&str]| reads.contains(&"京A12345");
+        let x = store.enforce_retention(&cfg.cutoffs(at(40)), on_list).await.unwrap();
+        assert_eq!((x.routine, x.plate_reads, x.events, x.alerts, x.audit), (1, 1, 0, 0, 0), "{x:?}");
+        assert!(x.snapshots >= 2, "the track's picture and the listed read's crops: {x:?}");
+        let ids = store.event_ids().await.unwrap();
+        assert!(!ids.contains(&old_beat.event_id.to_string()) && !ids.contains(&stranger.event_id.to_string()));
+        assert!(ids.contains(&listed.event_id.to_string()) && ids.contains(&fresh.event_id.to_string()));
+        assert!(store.snapshot(&old_end.event_id.to_string()).await.unwrap().is_none(), "the old picture is gone");
+        assert!(store.picture(&listed.event_id.to_string(), Picture::Vehicle).await.unwrap().is_none());
+        assert!(
+            store.picture(&fresh.event_id.to_string(), Picture::Vehicle).await.unwrap().is_some(),
+            "a fresh one stays"
+        );
+        let reads = store.plate_sightings(at(-1), at(100), 10).await.unwrap();
+        assert_eq!(reads.len(), 2, "the listed car's read is kept, without its pictures");
+        // A year and more on: the closed alert with its history and the audit entry go; the
+        // open alert stays.
+        let x = store.enforce_retention(&cfg.cutoffs(at(400)), on_list).await.unwrap();
+        assert_eq!((x.alerts, x.audit), (1, 1), "{x:?}");
+        let left: Vec<String> = store.alerts(false).await.unwrap().into_iter().map(|a| a.alert.key).collect();
+        assert_eq!(left, ["open-incident"]);
+        assert!(store.alert_history(&closed.alert.alert_id.to_string()).await.unwrap().is_empty());
+        // Nothing to do twice.
+        assert_eq!(store.enforce_retention(&cfg.cutoffs(at(400)), on_list).await.unwrap(), Expired::default());
     }
 
     async fn desk_users_log_in_by_password(store: Store) {
