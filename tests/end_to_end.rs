@@ -16,7 +16,9 @@ use gatewatch_core::rules::{AlertKind, LoiteringConfig, RulesConfig, WatchlistCo
 use gatewatch_core::topic;
 use gatewatch_mqtt::MqttClient;
 use gatewatch_mqtt::client::Session;
-use gatewatch_systests::{Mosquitto, PATIENCE, asset, eventually, init_tracing, vision_config};
+use gatewatch_systests::{
+    Mosquitto, PATIENCE, asset, eventually, free_port, http_get, init_tracing, sample, vision_config,
+};
 
 const MAX_PAYLOAD: usize = 256 * 1024;
 
@@ -59,6 +61,7 @@ fn aggregator_config(port: u16, db: &std::path::Path) -> AggregatorConfig {
         },
         desk: Default::default(),
         retention: Default::default(),
+        metrics: Default::default(),
     }
 }
 
@@ -100,11 +103,20 @@ async fn clip_to_alerts_through_a_real_broker() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("e2e.db");
 
-    let aggregator = Aggregator::new(aggregator_config(broker.port(), &db)).await.unwrap();
+    let mut cfg = aggregator_config(broker.port(), &db);
+    let metrics_port = free_port();
+    cfg.metrics.listen = Some(format!("127.0.0.1:{metrics_port}"));
+    let aggregator = Aggregator::new(cfg).await.unwrap();
     let counters = aggregator.counters();
     let store = aggregator.store();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let agg = tokio::spawn(aggregator.run(stop_rx));
+    eventually(PATIENCE, "the aggregator to subscribe", || counters.snapshot().subscribed).await;
+    let (status, body) = http_get(metrics_port, "/readyz").await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"), "subscribed and the database writable");
+    assert_eq!(http_get(metrics_port, "/healthz").await.0, 200);
+    let (_, before) = http_get(metrics_port, "/metrics").await;
+    assert_eq!(sample(&before, "gatewatch_events_stored_total"), Some(0.0), "{before}");
 
     // A rogue client publishes garbage while the edge runs, and one plate read on the list.
     let rogue =
@@ -148,6 +160,18 @@ async fn clip_to_alerts_through_a_real_broker() {
     let total_bad: u64 = expected_rejects.values().sum();
     let want = sent + total_bad + 1;
     eventually(PATIENCE, "the aggregator to handle every message", || counters.snapshot().handled() >= want).await;
+    // The endpoint's counters moved as the events did.
+    let (status, after) = http_get(metrics_port, "/metrics").await;
+    assert_eq!(status, 200);
+    assert_eq!(sample(&after, "gatewatch_events_stored_total"), Some((sent + 1) as f64), "{after}");
+    for (reason, n) in &expected_rejects {
+        let series = format!("gatewatch_payloads_rejected_total{{reason=\"{reason}\"}}");
+        assert_eq!(sample(&after, &series), Some(*n as f64), "{series} in\n{after}");
+    }
+    assert!(sample(&after, "gatewatch_alerts_raised_total").is_some_and(|n| n >= 2.0), "{after}");
+    assert!(sample(&after, "gatewatch_store_commit_seconds_count").is_some_and(|n| n >= 1.0), "{after}");
+    let seen = sample(&after, "gatewatch_edge_last_event_received_seconds{site=\"north\",edge=\"gate-1\"}");
+    assert!(seen.is_some_and(|t| (Utc::now().timestamp() as f64 - t).abs() < 600.0), "{after}");
     stop_tx.send(true).unwrap();
     let ingest = agg.await.unwrap().unwrap();
 

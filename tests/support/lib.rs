@@ -234,6 +234,25 @@ pub fn plates_config() -> gatewatch_core::config::PlatesConfig {
     }
 }
 
+/// `GET path` on 127.0.0.1:`port` (HTTP/1.1, connection closed): the status and the body.
+pub async fn http_get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("the endpoint listens");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+/// The value of one sample in a Prometheus text exposition: `series` is the name with its
+/// labels as written (`gatewatch_payloads_rejected_total{reason="malformed"}`).
+pub fn sample(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split_whitespace().next()?.parse().ok())
+}
+
 /// Debian's chromedriver on a free port, for tests that drive a real Chromium; stopped on drop.
 pub struct ChromeDriver {
     _child: KillOnDrop,

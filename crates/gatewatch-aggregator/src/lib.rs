@@ -24,6 +24,7 @@
 
 mod cameras;
 mod counters;
+pub mod metrics;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -82,6 +83,8 @@ pub struct Aggregator {
     actions_cursor: i64,
     /// Which cameras each edge has online, for when an edge vanishes.
     cameras: cameras::CameraBook,
+    /// Latencies for the metrics endpoint.
+    timings: metrics::Timings,
 }
 
 impl Aggregator {
@@ -101,6 +104,7 @@ impl Aggregator {
             acks: AckBook::default(),
             actions_cursor: 0,
             cameras: cameras::CameraBook::default(),
+            timings: metrics::Timings::default(),
         })
     }
 
@@ -128,6 +132,27 @@ impl Aggregator {
             last_will: None,
         };
         let mut mqtt = MqttClient::connect(&self.cfg.mqtt, "gatewatch-aggregator", session)?;
+        let metrics = match &self.cfg.metrics.listen {
+            Some(addr) => {
+                let listener = anyhow::Context::with_context(tokio::net::TcpListener::bind(addr).await, || {
+                    format!("metrics on {addr}")
+                })?;
+                tracing::info!(addr = %addr, "metrics on /metrics, health on /healthz and /readyz");
+                let app = metrics::router(self.counters.clone(), self.timings.clone(), self.store.clone());
+                let mut stop = stop.clone();
+                Some(tokio::spawn(async move {
+                    let served = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::warn!(error = %e, "metrics endpoint stopped");
+                    }
+                }))
+            }
+            None => None,
+        };
         tracing::info!(filter = topic::EVENTS_FILTER, "aggregator subscribed");
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -181,6 +206,9 @@ impl Aggregator {
         }
         if let Some(t) = retention {
             t.abort();
+        }
+        if let Some(m) = metrics {
+            m.abort();
         }
         self.publish_acks(&mqtt).await;
         if let Err(e) = mqtt.flush(Duration::from_secs(5)).await {
@@ -451,7 +479,9 @@ impl Aggregator {
             .filter(|(_, f)| **f)
             .map(|((e, (s, v)), _)| (e, s.as_slice(), v.as_slice()))
             .collect();
+        let started = Instant::now();
         let mut written = retry("event batch", halt, || store.commit_arrivals(&batch)).await?.into_iter();
+        self.timings.commit.observe(started.elapsed().as_secs_f64());
         Ok(fresh
             .iter()
             .map(|f| match f.then(|| written.next()).flatten() {

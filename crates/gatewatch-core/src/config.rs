@@ -494,6 +494,25 @@ impl DeskConfig {
     }
 }
 
+/// A Prometheus endpoint (`/metrics`) with `/healthz` and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// Address and port to serve them on; none = not served.
+    pub listen: Option<String>,
+}
+
+impl MetricsConfig {
+    pub fn validate(&self) -> Vec<String> {
+        match &self.listen {
+            Some(l) if l.parse::<std::net::SocketAddr>().is_err() => {
+                vec![format!("metrics.listen: {l:?} is not an address:port")]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// The central aggregator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct AggregatorConfig {
@@ -510,6 +529,8 @@ pub struct AggregatorConfig {
     /// How long each class of stored data is kept (enforced hourly by the aggregator).
     #[serde(default)]
     pub retention: crate::retention::RetentionConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// `x > 0`, false for NaN.
@@ -683,6 +704,7 @@ impl AggregatorConfig {
         }
         e.extend(self.desk.validate());
         e.extend(self.retention.validate());
+        e.extend(self.metrics.validate());
         e
     }
 }

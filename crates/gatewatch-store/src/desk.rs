@@ -74,7 +74,52 @@ pub struct CameraStatus {
     pub thumbnail_event: Option<String>,
 }
 
+/// What the metrics endpoint reads from the store at a scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreGauges {
+    /// `(rule, state)` → alerts.
+    pub alerts: Vec<(String, String, i64)>,
+    /// Plate list entries.
+    pub list_entries: i64,
+    /// `(site, edge)` → when its latest event was received.
+    pub edges_last_seen: Vec<(String, String, DateTime<Utc>)>,
+}
+
 impl Store {
+    /// Write this process's health row: true when the database took the write.
+    pub async fn probe_write(&self, process: &str, now: DateTime<Utc>) -> bool {
+        let r: Result<(), sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO health (process, at) VALUES ($1, $2) ON CONFLICT (process) DO UPDATE SET at = $2",
+            )
+            .bind(process)
+            .bind(ts(now))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        r.is_ok()
+    }
+
+    /// Alerts by rule and state, list size and each edge's last event, for a metrics scrape.
+    pub async fn gauges(&self) -> Result<StoreGauges, StoreError> {
+        type Rows = (Vec<(String, String, i64)>, i64, Vec<(String, String, String)>);
+        let (alerts, list_entries, edges): Rows = on_pool!(self, pool => {
+            (
+                sqlx::query_as("SELECT rule, state, COUNT(*) FROM alerts GROUP BY rule, state ORDER BY rule, state")
+                    .fetch_all(pool)
+                    .await?,
+                sqlx::query_scalar("SELECT COUNT(*) FROM plate_lists").fetch_one(pool).await?,
+                sqlx::query_as("SELECT site, edge, MAX(received_at) FROM events GROUP BY site, edge ORDER BY site, edge")
+                    .fetch_all(pool)
+                    .await?,
+            )
+        });
+        let edges_last_seen =
+            edges.into_iter().filter_map(|(site, edge, at)| Some((site, edge, parse_time(&at)?))).collect();
+        Ok(StoreGauges { alerts, list_entries, edges_last_seen })
+    }
+
     /// Alerts whose row changed at or after `since` (raised, seen again, acted on, ended),
     /// oldest change first, at most `limit`: what a live page polls for.
     pub async fn alerts_changed_since(&self, since: DateTime<Utc>, limit: i64) -> Result<Vec<StoredAlert>, StoreError> {

@@ -108,7 +108,7 @@ mod users;
 mod visits;
 
 pub use alerts::{ActError, StoredAlert, StoredSighting};
-pub use desk::{AlertFilter, CameraStatus, Picture, PlateSighting};
+pub use desk::{AlertFilter, CameraStatus, Picture, PlateSighting, StoreGauges};
 pub use retention::Expired;
 pub use sessions::{ApiToken, AuditEntry, AuditFilter, DeskSession, NewSession};
 pub use users::{DeskUser, MIN_PASSWORD, Role, UserError, one_time_password};
@@ -1169,6 +1169,14 @@ mod tests {
         let c = &cams[0];
         assert_eq!((c.online, c.decoded_fps, c.dropped, c.tampered), (Some(false), Some(10.0), Some(2), false));
         assert_eq!(c.thumbnail_event.as_deref(), Some(beat.event_id.to_string().as_str()));
+        // What a metrics scrape reads, and the readiness write (twice: an upsert).
+        assert!(store.probe_write("aggregator@1", now).await && store.probe_write("aggregator@1", now).await);
+        let g = store.gauges().await.unwrap();
+        assert_eq!(g.alerts, vec![("r".to_string(), "open".to_string(), 3)]);
+        assert_eq!(
+            g.edges_last_seen.iter().map(|(s, e, _)| (s.as_str(), e.as_str())).collect::<Vec<_>>(),
+            [("north", "gate-1")]
+        );
         let thumb = store.picture(&beat.event_id.to_string(), Picture::Snapshot).await.unwrap().unwrap();
         assert_eq!(thumb.1, [0xff, 0xd8, 0x07], "the thumbnail is kept as the event's picture, not in its body");
         assert_eq!(c.last_event_at, Some(now + chrono::Duration::minutes(10)));
