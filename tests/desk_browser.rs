@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use fantoccini::{Client, ClientBuilder, Locator};
 use gatewatch_aggregator::Aggregator;
-use gatewatch_core::config::{AggregatorConfig, CameraConfig, EdgeConfig};
+use gatewatch_core::config::{AggregatorConfig, CameraConfig};
 use gatewatch_core::registry::{ListEntry, ListKind};
 use gatewatch_core::rules::AlertKind;
 use gatewatch_store::{AuditFilter, Role, Store};
 use gatewatch_systests::{
-    ChromeDriver, Mosquitto, aggregator_config, asset, car_two_passes, init_tracing, plates_config, vision_config,
+    ChromeDriver, Mosquitto, aggregator_config, asset, car_two_passes, init_tracing, plate_lane_edge,
 };
 
 const W: u32 = 512;
@@ -147,21 +147,8 @@ async fn an_officer_watches_a_real_alert_arrive_acts_on_it_and_looks_the_car_up(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let mut edge = EdgeConfig::from_toml(include_str!("../deploy/demo-edge.toml")).unwrap();
-    edge.mqtt.port = broker.port();
-    edge.vision = vision_config();
-    edge.spool.dir = dir.path().join("spool");
-    edge.plates = plates_config();
-    let plaza = CameraConfig { uri: asset("media/vtest.avi").display().to_string(), ..edge.cameras[0].clone() };
-    let lane = CameraConfig {
-        id: "lane-in".into(),
-        uri: clip.display().to_string(),
-        detect_fps: 10.0,
-        zones: vec![],
-        lines: vec![],
-        ..edge.cameras[0].clone()
-    };
-    edge.cameras = vec![lane, plaza];
+    let (mut edge, plaza) = plate_lane_edge(broker.port(), &dir.path().join("spool"), &clip);
+    edge.cameras.push(CameraConfig { uri: asset("media/vtest.avi").display().to_string(), ..plaza });
 
     let b = Browser::open(&driver, format!("http://{desk_addr}")).await.unwrap();
     let result = async {

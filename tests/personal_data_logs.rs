@@ -12,10 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gatewatch_aggregator::Aggregator;
-use gatewatch_core::config::{CameraConfig, EdgeConfig};
 use gatewatch_core::registry::{ListEntry, ListKind};
 use gatewatch_core::topic;
-use gatewatch_systests::{Mosquitto, aggregator_config, car_two_passes, plates_config, vision_config};
+use gatewatch_systests::{Mosquitto, aggregator_config, car_two_passes, plate_lane_edge};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
@@ -84,19 +83,7 @@ async fn no_plate_or_list_label_reaches_the_info_logs() {
     let t = topic::events_topic("demo", "gate-1", "lane-in");
     client.publish(t, rumqttc::QoS::AtLeastOnce, false, hostile).await.unwrap();
 
-    let mut edge = EdgeConfig::from_toml(include_str!("../deploy/demo-edge.toml")).unwrap();
-    edge.mqtt.port = broker.port();
-    edge.vision = vision_config();
-    edge.spool.dir = dir.path().join("spool");
-    edge.plates = plates_config();
-    edge.cameras = vec![CameraConfig {
-        id: "lane-in".into(),
-        uri: clip.display().to_string(),
-        detect_fps: 10.0,
-        zones: vec![],
-        lines: vec![],
-        ..edge.cameras[0].clone()
-    }];
+    let (edge, _) = plate_lane_edge(broker.port(), &dir.path().join("spool"), &clip);
     let report = gatewatch_edge::run(edge, Arc::new(AtomicBool::new(false)), Duration::from_secs(30)).await.unwrap();
     assert!(report.cameras[0].plates >= 1, "the plate was read: {report:?}");
     stop_tx.send(true).unwrap();

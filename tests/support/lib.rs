@@ -253,6 +253,31 @@ pub fn sample(exposition: &str, series: &str) -> Option<f64> {
     exposition.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split_whitespace().next()?.parse().ok())
 }
 
+/// The demo's gate box with plate reading and one camera, `lane-in`, playing `clip` at 10
+/// detections a second with no zones or lines (its first camera, as `deploy/demo-edge.toml`
+/// has it, stays in `plaza`'s place for callers that add it back).
+pub fn plate_lane_edge(
+    port: u16,
+    spool: &Path,
+    clip: &Path,
+) -> (gatewatch_core::config::EdgeConfig, gatewatch_core::config::CameraConfig) {
+    let mut edge = gatewatch_core::config::EdgeConfig::from_toml(include_str!("../../deploy/demo-edge.toml")).unwrap();
+    edge.mqtt.port = port;
+    edge.vision = vision_config();
+    edge.spool.dir = spool.to_path_buf();
+    edge.plates = plates_config();
+    let plaza = edge.cameras[0].clone();
+    edge.cameras = vec![gatewatch_core::config::CameraConfig {
+        id: "lane-in".into(),
+        uri: clip.display().to_string(),
+        detect_fps: 10.0,
+        zones: vec![],
+        lines: vec![],
+        ..plaza.clone()
+    }];
+    (edge, plaza)
+}
+
 /// Debian's chromedriver on a free port, for tests that drive a real Chromium; stopped on drop.
 pub struct ChromeDriver {
     _child: KillOnDrop,
