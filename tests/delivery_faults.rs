@@ -167,7 +167,7 @@ async fn ten_thousand_bad_payloads_among_ten_thousand_good_ones() {
     let broker = Mosquitto::start().unwrap();
     let max_payload = 16 * 1024;
     let mut cfg = aggregator_config(broker.port(), &dir.path().join("agg.db"));
-    cfg.ingest = IngestConfig { max_payload_bytes: max_payload };
+    cfg.ingest = IngestConfig { max_payload_bytes: max_payload, ..Default::default() };
     let aggregator = RunningAggregator::start(cfg).await;
     let counters = aggregator.counters.clone();
 

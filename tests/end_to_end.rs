@@ -42,7 +42,7 @@ fn aggregator_config(port: u16, db: &std::path::Path) -> AggregatorConfig {
     AggregatorConfig {
         mqtt: MqttConfig { port, ..Default::default() },
         database: DatabaseConfig { url: format!("sqlite://{}", db.display()) },
-        ingest: IngestConfig { max_payload_bytes: MAX_PAYLOAD },
+        ingest: IngestConfig { max_payload_bytes: MAX_PAYLOAD, ..Default::default() },
         rules: RulesConfig {
             loitering: vec![LoiteringConfig {
                 name: "crossing-linger".into(),

@@ -14,6 +14,7 @@ pub struct IngestCounters {
     connects: AtomicU64,
     retention_runs: AtomicU64,
     subscribed: std::sync::atomic::AtomicBool,
+    leader: std::sync::atomic::AtomicBool,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -31,6 +32,8 @@ pub struct IngestSnapshot {
     pub connects: u64,
     /// The broker has acknowledged the aggregator's subscriptions on the current connection.
     pub subscribed: bool,
+    /// This aggregator holds the ingest lease (it processes the edges' events).
+    pub leader: bool,
     /// Retention passes completed (one at start, then hourly).
     pub retention_runs: u64,
     pub rejected: BTreeMap<&'static str, u64>,
@@ -61,6 +64,9 @@ impl IngestCounters {
         self.connects.store(connects, Ordering::Relaxed);
         self.subscribed.store(subscribed, Ordering::Relaxed);
     }
+    pub(crate) fn set_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::Relaxed);
+    }
     pub(crate) fn alert(&self) {
         self.alerts.fetch_add(1, Ordering::Relaxed);
     }
@@ -89,6 +95,7 @@ impl IngestCounters {
             alert_updates: self.alert_updates.load(Ordering::Relaxed),
             connects: self.connects.load(Ordering::Relaxed),
             subscribed: self.subscribed.load(Ordering::Relaxed),
+            leader: self.leader.load(Ordering::Relaxed),
             retention_runs: self.retention_runs.load(Ordering::Relaxed),
             rejected: self.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }

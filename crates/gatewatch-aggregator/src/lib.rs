@@ -2,6 +2,7 @@
 //! alerts.
 //!
 //! ```text
+//! ingest lease (database) ─ wait as a standby until held ─▶ connect, subscribe, replay rule state
 //! MQTT gatewatch/v1/+/+/+/events ─▶ size limit ─▶ decode + schema check ─▶ topic check
 //!   ─▶ duplicate? ─▶ rules (pure: signals about incidents) ─▶ one database transaction for
 //!   what has arrived (events + alerts raised, updated or closed) ─▶ publish those on
@@ -12,7 +13,10 @@
 //! ```
 //!
 //! The per-edge ack says "everything of yours up to seq N is stored": the edge deletes those
-//! from its spool. See `gatewatch_core::delivery`.
+//! from its spool. See `gatewatch_core::delivery`. Each ack is stored as the edge's watermark
+//! before it is published, and every ingest transaction renews the lease or fails: several
+//! aggregators may share a database and a broker, one ingests, the others stand by (see
+//! `gatewatch_store::lease`). A lost lease ends [`Aggregator::run`] with [`LeaseLost`].
 //!
 //! A bad payload is counted by reason, logged (rate-limited) and kept in the `rejected` table
 //! (whole for an edge's sequenced event, the first 4 KiB of anything else), so it can never
@@ -126,12 +130,6 @@ impl Aggregator {
     /// retrying cannot fix (a missing table, a read-only file, a refused permission): ingest
     /// stops, nothing uncommitted is acknowledged, and the edges keep those events.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> anyhow::Result<IngestSnapshot> {
-        let session = Session {
-            subscribe: vec![topic::EVENTS_FILTER.into(), topic::STATUS_FILTER.into()],
-            persistent: true,
-            last_will: None,
-        };
-        let mut mqtt = MqttClient::connect(&self.cfg.mqtt, "gatewatch-aggregator", session)?;
         let metrics = match &self.cfg.metrics.listen {
             Some(addr) => {
                 let listener = anyhow::Context::with_context(tokio::net::TcpListener::bind(addr).await, || {
@@ -153,6 +151,28 @@ impl Aggregator {
             }
             None => None,
         };
+        let lease = match self.wait_for_lease(&mut stop).await {
+            Ok(Some(lease)) => lease,
+            other => {
+                if let Some(m) = metrics {
+                    m.abort();
+                }
+                return other.map(|_| self.counters.snapshot());
+            }
+        };
+        let lease_ttl = Duration::from_millis(lease.ttl_ms as u64);
+        let renew_every = lease_ttl / 5;
+        self.store = self.store.fenced(lease);
+        self.counters.set_leader(true);
+        let session = Session {
+            subscribe: vec![topic::EVENTS_FILTER.into(), topic::STATUS_FILTER.into()],
+            persistent: true,
+            last_will: None,
+        };
+        // Every aggregator of a centre uses the same client id: the broker keeps one session
+        // (subscriptions and the QoS 1 messages queued while nobody held the lease), and the
+        // lease holder resumes it.
+        let mut mqtt = MqttClient::connect(&self.cfg.mqtt, "gatewatch-aggregator", session)?;
         tracing::info!(filter = topic::EVENTS_FILTER, "aggregator subscribed");
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,7 +182,12 @@ impl Aggregator {
         let mut retention: Option<tokio::task::JoinHandle<()>> = None;
         let mut last_retention: Option<Instant> = None;
         let mut halt = stop.clone();
-        let mut ended = self.restore_rules(&mqtt, &mut halt).await.err();
+        let mut renewed = Instant::now();
+        let mut last_renew = Instant::now();
+        let mut ended = self.restore_watermarks(&mut halt).await.err();
+        if ended.is_none() {
+            ended = self.restore_rules(&mqtt, &mut halt).await.err();
+        }
         if ended.is_none() {
             let store = self.store.clone();
             match retry("alert history", &mut halt, || store.alert_history_cursor()).await {
@@ -187,9 +212,15 @@ impl Aggregator {
                 }
                 _ = tick.tick() => {
                     self.counters.set_link(mqtt.connects(), mqtt.is_subscribed());
+                    if last_renew.elapsed() >= renew_every {
+                        last_renew = Instant::now();
+                        ended = self.renew_lease(renew_every, lease_ttl, &mut renewed).await.err();
+                        if ended.is_some() { break; }
+                    }
                     if last_acks.elapsed() >= ACK_EVERY {
                         last_acks = Instant::now();
-                        self.publish_acks(&mqtt).await;
+                        ended = self.publish_acks(&mqtt).await.err();
+                        if ended.is_some() { break; }
                     }
                     let idle = retention.as_ref().is_none_or(|t| t.is_finished());
                     if idle && last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
@@ -210,11 +241,21 @@ impl Aggregator {
         if let Some(m) = metrics {
             m.abort();
         }
-        self.publish_acks(&mqtt).await;
+        let lost = matches!(&ended, Some(Halt::Fatal(e)) if e.is::<LeaseLost>());
+        if !lost {
+            let _ = self.publish_acks(&mqtt).await;
+        }
         if let Err(e) = mqtt.flush(Duration::from_secs(5)).await {
             tracing::warn!(error = %e, "alerts not acknowledged by the broker at shutdown");
         }
         mqtt.disconnect().await;
+        if !lost {
+            match self.store.release_lease().await {
+                Ok(()) => tracing::info!("ingest lease released"),
+                Err(e) => tracing::warn!(error = %e, "ingest lease not released; it runs out by itself"),
+            }
+        }
+        self.counters.set_leader(false);
         match ended {
             Some(Halt::Fatal(e)) => Err(e),
             _ => Ok(self.counters.snapshot()),
@@ -260,17 +301,100 @@ impl Aggregator {
         })
     }
 
-    /// Cumulative acks to every edge whose stored prefix grew.
-    async fn publish_acks(&mut self, mqtt: &MqttClient) {
+    /// Cumulative acks to every edge whose stored prefix grew, each stored as that edge's
+    /// watermark first (so a successor acks from there). Fails only when the lease is lost.
+    async fn publish_acks(&mut self, mqtt: &MqttClient) -> Result<(), Halt> {
         if !mqtt.is_connected() {
-            return;
+            return Ok(());
         }
-        for (site, edge, ack) in self.acks.due() {
+        let due = self.acks.due();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let marks: Vec<(String, String, u64)> = due.iter().map(|(s, e, a)| (s.clone(), e.clone(), a.seq)).collect();
+        match self.store.save_watermarks(&marks).await {
+            Ok(()) => {}
+            Err(e @ gatewatch_store::StoreError::LeaseLost { .. }) => return Err(lease_lost(&e)),
+            // The events are stored: the ack goes out; the stored watermark catches up later.
+            Err(e) => tracing::warn!(error = %e, "ack watermarks not stored; acks sent anyway"),
+        }
+        for (site, edge, ack) in due {
             let payload = serde_json::to_vec(&ack).expect("acks serialise");
             if let Err(e) = mqtt.publish(topic::ack_topic(&site, &edge), payload).await {
                 tracing::warn!(site, edge, seq = ack.seq, error = %e, "ack not published");
             }
         }
+        Ok(())
+    }
+
+    /// Wait, as a standby, until this aggregator holds the ingest lease; `None` when asked to
+    /// stop first.
+    async fn wait_for_lease(&self, stop: &mut watch::Receiver<bool>) -> anyhow::Result<Option<gatewatch_store::Lease>> {
+        let node = self.cfg.ingest.node.clone().unwrap_or_else(host_name);
+        // Unique per process: a restarted aggregator waits out its own dead predecessor.
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let holder = format!("{node}/{}", &id[id.len() - 8..]);
+        let ttl_ms = (self.cfg.ingest.lease_s * 1000.0) as i64;
+        let every = Duration::from_millis((ttl_ms / 5).clamp(200, 1000) as u64);
+        let waiting = Instant::now();
+        let mut said = false;
+        let mut failures = 0u32;
+        loop {
+            match self.store.acquire_lease(&holder, ttl_ms).await {
+                Ok(Some(lease)) => {
+                    tracing::info!(holder = %lease.holder, epoch = lease.epoch, waited_ms = waiting.elapsed().as_millis() as u64,
+                        "ingest lease taken: this aggregator processes the edges' events");
+                    return Ok(Some(lease));
+                }
+                Ok(None) if !said => {
+                    said = true;
+                    let now = self.store.lease_state().await.ok().flatten();
+                    tracing::info!(holder = %holder, active = ?now.map(|l| l.holder),
+                        "standby: another aggregator holds the ingest lease; taking over when it stops or dies");
+                }
+                Ok(None) => {}
+                Err(e) if e.is_transient() => {
+                    failures += 1;
+                    if failures == 1 || failures.is_multiple_of(60) {
+                        tracing::warn!(failures, error = %e, "ingest lease not readable; retrying");
+                    }
+                }
+                Err(e) => return Err(anyhow::anyhow!("ingest lease: {e}")),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stopped(stop) => return Ok(None),
+            }
+        }
+    }
+
+    /// Renew the lease (every fifth of its TTL). A lease another holder has now ends ingest;
+    /// so does one not renewed for most of its TTL (the database out of reach): by then a
+    /// standby may take it, and this one must stop delivering acks and alerts.
+    async fn renew_lease(&self, limit: Duration, ttl: Duration, renewed: &mut Instant) -> Result<(), Halt> {
+        match tokio::time::timeout(limit, self.store.renew_lease()).await {
+            Ok(Ok(())) => *renewed = Instant::now(),
+            Ok(Err(e @ gatewatch_store::StoreError::LeaseLost { .. })) => return Err(lease_lost(&e)),
+            Ok(Err(e)) => tracing::warn!(error = %e, "ingest lease not renewed; retrying"),
+            Err(_) => tracing::warn!(limit_ms = limit.as_millis() as u64, "ingest lease renewal timed out; retrying"),
+        }
+        if renewed.elapsed() >= ttl * 4 / 5 {
+            let e = LeaseLost(format!("the ingest lease was not renewed for {} ms", renewed.elapsed().as_millis()));
+            tracing::error!(error = %e, "ingest stops: another aggregator may hold the lease now");
+            return Err(Halt::Fatal(e.into()));
+        }
+        Ok(())
+    }
+
+    /// Start acking every edge from its stored watermark (where the last holder was).
+    async fn restore_watermarks(&mut self, halt: &mut Halting) -> Result<(), Halt> {
+        let store = self.store.clone();
+        let marks = retry("ack watermarks", halt, || store.watermarks()).await?;
+        for (site, edge, done) in &marks {
+            self.acks.floor(site, edge, done.saturating_add(1));
+        }
+        tracing::debug!(edges = marks.len(), "ack watermarks restored");
+        Ok(())
     }
 
     /// An edge's retained status. Returns the `camera_offline` events to record for an edge that
@@ -655,6 +779,34 @@ impl Aggregator {
     }
 }
 
+/// Ingest ended because another aggregator holds the ingest lease now (or this one could not
+/// renew it in time). Nothing past the last commit was acknowledged; the process may start
+/// again as a standby.
+#[derive(Debug)]
+pub struct LeaseLost(pub String);
+
+impl std::fmt::Display for LeaseLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ingest stopped: {}", self.0)
+    }
+}
+
+impl std::error::Error for LeaseLost {}
+
+fn lease_lost(e: &gatewatch_store::StoreError) -> Halt {
+    tracing::warn!(error = %e, "ingest stops: the lease was taken over");
+    Halt::Fatal(LeaseLost(e.to_string()).into())
+}
+
+/// This host's name (for the lease holder and logs).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "aggregator".into())
+}
+
 /// The stop signal, as seen from inside a store retry.
 type Halting = watch::Receiver<bool>;
 
@@ -711,6 +863,7 @@ where
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
+            Err(e @ gatewatch_store::StoreError::LeaseLost { .. }) => return Err(lease_lost(&e)),
             Err(e) => {
                 tracing::error!(what, error = %e, "store failed in a way retrying cannot fix; ingest stops");
                 return Err(Halt::Fatal(anyhow::anyhow!(

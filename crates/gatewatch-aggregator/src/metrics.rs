@@ -4,8 +4,9 @@
 //!   alerts raised and updated, MQTT connects), the store commit latency, and from the store at
 //!   scrape time alerts by rule and state, list size and each edge's last event;
 //! - `GET /healthz`: 200 while the process serves requests (it is alive);
-//! - `GET /readyz`: 200 when the broker holds the aggregator's subscriptions and the database
-//!   took a write just now; otherwise 503 saying which is not.
+//! - `GET /readyz`: 200 when this aggregator holds the ingest lease, the broker holds its
+//!   subscriptions and the database took a write just now; otherwise 503 saying which is not
+//!   (a standby says so).
 
 use std::sync::Arc;
 
@@ -82,6 +83,9 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
     let subscribed = Gauge::<i64>::default();
     subscribed.set(i64::from(snap.subscribed));
     r.register("gatewatch_mqtt_subscribed", "1 while the broker holds the subscriptions", subscribed);
+    let leader = Gauge::<i64>::default();
+    leader.set(i64::from(snap.leader));
+    r.register("gatewatch_ingest_lease_held", "1 while this aggregator holds the ingest lease (0: standby)", leader);
     r.register("gatewatch_store_commit_seconds", "Seconds per event-batch commit", s.timings.commit.clone());
     match s.store.gauges().await {
         Ok(g) => {
@@ -113,7 +117,11 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
 }
 
 async fn ready(State(s): State<Shared>) -> impl IntoResponse {
-    let subscribed = s.counters.snapshot().subscribed;
+    let snap = s.counters.snapshot();
+    if !snap.leader {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready: standby, another aggregator holds the ingest lease\n");
+    }
+    let subscribed = snap.subscribed;
     let writable = s.store.probe_write(&s.process, chrono::Utc::now()).await;
     match (subscribed, writable) {
         (true, true) => (StatusCode::OK, "ready\n"),

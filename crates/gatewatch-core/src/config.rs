@@ -423,11 +423,18 @@ impl Default for DatabaseConfig {
 pub struct IngestConfig {
     /// Payloads larger than this are refused before parsing.
     pub max_payload_bytes: usize,
+    /// This aggregator's name in the ingest lease and the logs (default: the host name).
+    /// Several aggregators may run against one database: the one holding the lease ingests,
+    /// the others wait and take over when it stops or dies.
+    pub node: Option<String>,
+    /// How long the lease lasts unrenewed: a dead holder is replaced within about this plus
+    /// a second. The holder renews it every fifth of this.
+    pub lease_s: f64,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { max_payload_bytes: 1024 * 1024 }
+        Self { max_payload_bytes: 1024 * 1024, node: None, lease_s: 5.0 }
     }
 }
 
@@ -693,6 +700,13 @@ impl AggregatorConfig {
             let scheme = url.split_once(':').map_or("(none)", |(s, _)| s);
             e.push(format!("database.url: scheme {scheme:?} is neither sqlite: nor postgres://"));
         }
+        if !(self.ingest.lease_s.is_finite() && (1.0..=60.0).contains(&self.ingest.lease_s)) {
+            e.push(format!("ingest.lease_s: must be 1..=60 seconds, not {}", self.ingest.lease_s));
+        }
+        if self.ingest.node.as_deref().is_some_and(|n| n.is_empty() || n.len() > 64 || n.chars().any(char::is_control))
+        {
+            e.push("ingest.node: must be 1..=64 printable characters".into());
+        }
         if self.ingest.max_payload_bytes < 1024 {
             e.push("ingest.max_payload_bytes: must be >= 1024".into());
         }
@@ -821,5 +835,14 @@ mod tests {
         assert!(errs[0].contains("\"mysql\"") && !errs.iter().any(|e| e.contains("secret")), "{errs:#?}");
         assert!(AggregatorConfig::from_toml("[database]\nurl = \"postgres://gw@db/gatewatch\"").is_ok());
         assert!(AggregatorConfig::from_toml("").is_ok());
+    }
+
+    #[test]
+    fn the_ingest_lease_is_checked() {
+        let errs = AggregatorConfig::from_toml("[ingest]\nlease_s = 0.2\nnode = \"\"").unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].contains("lease_s") && errs[1].contains("node"), "{errs:#?}");
+        let cfg = AggregatorConfig::from_toml("[ingest]\nlease_s = 3\nnode = \"centre-b\"").unwrap();
+        assert_eq!((cfg.ingest.lease_s, cfg.ingest.node.as_deref()), (3.0, Some("centre-b")));
     }
 }

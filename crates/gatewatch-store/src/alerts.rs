@@ -252,8 +252,10 @@ impl Store {
         let now = ts(now_t);
         let mut new_events = HashSet::<String>::new();
         let mut messages = Vec::with_capacity(batch.len());
+        let renew = self.renew_statement();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            fence!(self, tx, renew);
             for chunk in batch.chunks(CHUNK) {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO events (event_id, site, edge, camera, seq, kind, track, captured_at, received_at, body, snapshot, plates) ",

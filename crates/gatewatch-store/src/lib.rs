@@ -28,6 +28,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("the ingest lease (holder {holder}, epoch {epoch}) is held by another aggregator now")]
+    LeaseLost { holder: String, epoch: i64 },
 }
 
 impl StoreError {
@@ -98,9 +100,30 @@ macro_rules! on_pool {
     };
 }
 
+/// In an ingest transaction `$tx`: renew the store's lease (statement `$renew`, from
+/// [`Store::renew_statement`]) or end with [`StoreError::LeaseLost`], so that nothing of the
+/// transaction is stored by a process that no longer holds the lease.
+macro_rules! fence {
+    ($self:ident, $tx:ident, $renew:expr) => {
+        if let Some(l) = $self.fence.as_deref() {
+            let renewed = sqlx::query($renew)
+                .bind(&l.holder)
+                .bind(l.epoch)
+                .bind(l.ttl_ms)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+            if renewed == 0 {
+                return Err($self.lease_lost());
+            }
+        }
+    };
+}
+
 #[macro_use]
 mod alerts;
 mod desk;
+mod lease;
 mod retention;
 mod sessions;
 #[macro_use]
@@ -109,6 +132,7 @@ mod visits;
 
 pub use alerts::{ActError, StoredAlert, StoredSighting};
 pub use desk::{AlertFilter, CameraStatus, Picture, PlateSighting, StoreGauges};
+pub use lease::{Lease, LeaseState};
 pub use retention::Expired;
 pub use sessions::{ApiToken, AuditEntry, AuditFilter, DeskSession, NewSession};
 pub use users::{DeskUser, MIN_PASSWORD, Role, UserError, one_time_password};
@@ -117,6 +141,8 @@ pub use visits::{StoredVisit, VisitFilter};
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// The ingest lease every ingest transaction renews (see [`Store::fenced`]).
+    fence: Option<std::sync::Arc<Lease>>,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -166,7 +192,7 @@ impl Store {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             Pool::Sqlite(pool)
         };
-        Ok(Self { pool })
+        Ok(Self { pool, fence: None })
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -210,8 +236,10 @@ impl Store {
     /// Keep refused payloads (one transaction; topic and detail cut to their bounds).
     pub async fn store_rejected(&self, rows: &[RejectedPayload]) -> Result<(), StoreError> {
         let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+        let renew = self.renew_statement();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            fence!(self, tx, renew);
             for chunk in rows.chunks(CHUNK) {
                 let mut q = QueryBuilder::new(
                     "INSERT INTO rejected (received_at, topic, reason, detail, site, edge, seq, payload, payload_bytes) ",
@@ -999,7 +1027,48 @@ mod tests {
             desk_users_log_in_by_password(open("users").await).await;
             desk_sessions_audit_and_reads(open("desk").await).await;
             retention_forgets_each_class_at_its_age(open("retention").await).await;
+            one_lease_holder_and_a_stale_one_cannot_write(open("lease").await).await;
         }};
+    }
+
+    async fn one_lease_holder_and_a_stale_one_cannot_write(store: Store) {
+        assert_eq!(store.lease_state().await.unwrap(), None, "never taken");
+        let a = store.acquire_lease("agg-a/1", 300).await.unwrap().expect("a free lease is taken");
+        assert!(store.acquire_lease("agg-b/2", 300).await.unwrap().is_none(), "held: no second holder");
+        let a_store = store.fenced(a.clone());
+        let ev = event(stats());
+        a_store.commit_batch(&[(&ev, &[])]).await.unwrap();
+        a_store.renew_lease().await.unwrap();
+        let state = store.lease_state().await.unwrap().unwrap();
+        assert_eq!((state.holder.as_str(), state.epoch), ("agg-a/1", a.epoch));
+        assert!(state.remaining_ms > 0 && state.remaining_ms <= 300, "{state:?}");
+        // A holder that stops renewing loses it once it has run out; the taker's epoch is newer.
+        tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+        let b = store.acquire_lease("agg-b/2", 60_000).await.unwrap().expect("a lease run out is taken");
+        assert_eq!(b.epoch, a.epoch + 1);
+        // The stale holder can store nothing now, and finds out.
+        let late = event(stats());
+        let lost = a_store.commit_batch(&[(&late, &[])]).await.unwrap_err();
+        assert!(matches!(lost, StoreError::LeaseLost { .. }), "{lost}");
+        assert!(!lost.is_transient(), "a lost lease is not retried");
+        assert!(!store.has_event(late.event_id).await.unwrap(), "nothing of the fenced transaction landed");
+        assert!(matches!(a_store.renew_lease().await, Err(StoreError::LeaseLost { .. })));
+        assert!(matches!(
+            a_store.save_watermarks(&[("s".into(), "e".into(), 9)]).await,
+            Err(StoreError::LeaseLost { .. })
+        ));
+        a_store.release_lease().await.unwrap();
+        assert_eq!(store.lease_state().await.unwrap().unwrap().holder, "agg-b/2", "a stale release changes nothing");
+        // Watermarks: stored by the holder, never moved back.
+        let b_store = store.fenced(b);
+        b_store.save_watermarks(&[("s".into(), "e".into(), 40), ("s".into(), "f".into(), 3)]).await.unwrap();
+        b_store.save_watermarks(&[("s".into(), "e".into(), 12)]).await.unwrap();
+        let mut marks = store.watermarks().await.unwrap();
+        marks.sort();
+        assert_eq!(marks, vec![("s".into(), "e".into(), 40), ("s".into(), "f".into(), 3)]);
+        // A clean stop hands it over at once.
+        b_store.release_lease().await.unwrap();
+        assert!(store.acquire_lease("agg-a/3", 300).await.unwrap().is_some());
     }
 
     async fn desk_sessions_audit_and_reads(store: Store) {

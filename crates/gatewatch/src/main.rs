@@ -251,7 +251,7 @@ async fn run_edge(path: &Path) -> anyhow::Result<()> {
 
 async fn run_aggregator(path: &Path) -> anyhow::Result<()> {
     let cfg = AggregatorConfig::from_toml(&read(path)?).map_err(|e| config_error(path, e))?;
-    let aggregator = gatewatch_aggregator::Aggregator::new(cfg.clone()).await?;
+    let mut aggregator = gatewatch_aggregator::Aggregator::new(cfg.clone()).await?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let desk = if cfg.desk.enabled {
         Some(gatewatch_desk::start(aggregator.store(), &cfg, rx.clone()).await.context("starting the watch desk")?.1)
@@ -262,7 +262,17 @@ async fn run_aggregator(path: &Path) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = tx.send(true);
     });
-    let counters = aggregator.run(rx).await?;
+    // A lost lease (another aggregator took over) makes this one a standby again, with its
+    // state read afresh from the database when it next holds the lease.
+    let counters = loop {
+        match aggregator.run(rx.clone()).await {
+            Err(e) if e.is::<gatewatch_aggregator::LeaseLost>() && !*rx.borrow() => {
+                tracing::warn!(error = %e, "back to standby");
+                aggregator = gatewatch_aggregator::Aggregator::new(cfg.clone()).await?;
+            }
+            ended => break ended?,
+        }
+    };
     if let Some(desk) = desk {
         desk.await??;
     }
