@@ -89,6 +89,8 @@ pub struct Aggregator {
     cameras: cameras::CameraBook,
     /// Latencies for the metrics endpoint.
     timings: metrics::Timings,
+    /// New rules to apply while running (`gatewatch aggregator` sends them on SIGHUP).
+    rules_updates: Option<watch::Receiver<gatewatch_core::rules::RulesConfig>>,
 }
 
 impl Aggregator {
@@ -109,7 +111,15 @@ impl Aggregator {
             actions_cursor: 0,
             cameras: cameras::CameraBook::default(),
             timings: metrics::Timings::default(),
+            rules_updates: None,
         })
+    }
+
+    /// Apply every rules configuration sent on `rx` while running (already validated, as by
+    /// `AggregatorConfig::from_toml`); the rules' state is rebuilt from the stored events.
+    pub fn with_rules_updates(mut self, rx: watch::Receiver<gatewatch_core::rules::RulesConfig>) -> Self {
+        self.rules_updates = Some(rx);
+        self
     }
 
     /// Also hand every alert message (raised, updated, closed) to `tx` (the demo prints them live).
@@ -186,8 +196,9 @@ impl Aggregator {
         let mut last_renew = Instant::now();
         let mut ended = self.restore_watermarks(&mut halt).await.err();
         if ended.is_none() {
-            ended = self.restore_rules(&mqtt, &mut halt).await.err();
+            ended = self.restore_rules(&mqtt, &mut halt, true).await.err();
         }
+        let mut rules_updates = self.rules_updates.take();
         if ended.is_none() {
             let store = self.store.clone();
             match retry("alert history", &mut halt, || store.alert_history_cursor()).await {
@@ -199,6 +210,9 @@ impl Aggregator {
             tokio::select! {
                 changed = stop.changed() => {
                     if changed.is_err() || *stop.borrow() { break; }
+                }
+                Some(rules) = next_rules(&mut rules_updates) => {
+                    ended = self.reload_rules(rules, &mqtt, &mut halt).await.err();
                 }
                 msg = mqtt.recv() => {
                     let Some(msg) = msg else { break };
@@ -641,7 +655,10 @@ impl Aggregator {
     /// the replay signals is committed like any other signal: an incident already stored is
     /// not raised again, and a sighting counts once per event, so only what came true while
     /// the aggregator was down is raised (and published).
-    async fn restore_rules(&mut self, mqtt: &MqttClient, halt: &mut Halting) -> Result<(), Halt> {
+    ///
+    /// `raise: false` (a reload): the replay only rebuilds the state; what it signals happened
+    /// before, under the old rules, and is not raised now.
+    async fn restore_rules(&mut self, mqtt: &MqttClient, halt: &mut Halting, raise: bool) -> Result<(), Halt> {
         let store = self.store.clone();
         let since = chrono::Utc::now() - RESTORE_WINDOW;
         let (open, exits, applied) = retry("visits", halt, || store.visits_to_restore(since)).await?;
@@ -665,6 +682,10 @@ impl Aggregator {
             .filter(|(_, signals, visits)| !signals.is_empty() || !visits.is_empty())
             .collect();
         self.visits.replayed();
+        if !raise {
+            tracing::info!(replayed = events.len(), vehicles_inside = inside, "rule state rebuilt for the new rules");
+            return Ok(());
+        }
         // A replay raises what came true while the aggregator was down and ends what ended; an
         // incident already stored was seen then, by the events seen then: no sighting again.
         let keys: Vec<String> = found
@@ -700,6 +721,32 @@ impl Aggregator {
             vehicles_inside = inside,
             "rule state rebuilt from stored zone, camera, parking and gate events"
         );
+        Ok(())
+    }
+
+    /// New rules (SIGHUP): built, then their state rebuilt from the stored events as at a
+    /// start. Rules that do not build (they were validated before, so this is a bug) leave the
+    /// old ones running.
+    async fn reload_rules(
+        &mut self,
+        rules: gatewatch_core::rules::RulesConfig,
+        mqtt: &MqttClient,
+        halt: &mut Halting,
+    ) -> Result<(), Halt> {
+        let built = RuleSet::new(&rules).and_then(|r| Visits::new(&rules).map(|v| (r, v)));
+        match built {
+            Ok((set, visits)) => {
+                self.rules = set;
+                self.visits = visits;
+                self.cameras = cameras::CameraBook::default();
+                // The lists' fuzzy index is built for the rules' `max_distance`: whole again.
+                self.lists_version = None;
+                self.cfg.rules = rules;
+                self.restore_rules(mqtt, halt, false).await?;
+                tracing::info!("rules reloaded");
+            }
+            Err(e) => tracing::error!(errors = %e.join("; "), "new rules refused; the running ones stay"),
+        }
         Ok(())
     }
 
@@ -796,6 +843,21 @@ impl std::error::Error for LeaseLost {}
 fn lease_lost(e: &gatewatch_store::StoreError) -> Halt {
     tracing::warn!(error = %e, "ingest stops: the lease was taken over");
     Halt::Fatal(LeaseLost(e.to_string()).into())
+}
+
+/// The next rules sent on `rx`; never, when there is no sender (or none any more).
+async fn next_rules(
+    rx: &mut Option<watch::Receiver<gatewatch_core::rules::RulesConfig>>,
+) -> Option<gatewatch_core::rules::RulesConfig> {
+    let open = match rx.as_mut() {
+        Some(r) => r.changed().await.is_ok(),
+        None => false,
+    };
+    if open {
+        return rx.as_mut().map(|r| r.borrow_and_update().clone());
+    }
+    *rx = None;
+    std::future::pending().await
 }
 
 /// This host's name (for the lease holder and logs).

@@ -133,6 +133,21 @@ impl LineCounter {
         out
     }
 
+    /// New lines (a configuration reloaded): a line kept by name keeps the sides its tracks
+    /// were last seen on, so a crossing under way still counts; a changed line's geometry
+    /// applies from the next frame.
+    pub fn replace(&mut self, lines: Vec<Line>) {
+        let last = self
+            .last
+            .drain()
+            .filter_map(|((track, li), v)| {
+                let name = &self.lines[li].name;
+                lines.iter().position(|l| &l.name == name).map(|nli| ((track, nli), v))
+            })
+            .collect();
+        *self = Self { lines, last };
+    }
+
     /// A track ended: forget it.
     pub fn track_ended(&mut self, track: TrackId) {
         self.last.retain(|(t, _), _| *t != track);
@@ -204,6 +219,22 @@ mod tests {
 
     fn walk(lines: &mut LineCounter, track: TrackId, path: &[(f32, f32)]) -> Vec<Direction> {
         path.iter().flat_map(|&(x, y)| lines.update(&at(track, x, y), 100.0, 100.0)).map(|c| c.direction).collect()
+    }
+
+    #[test]
+    fn a_reload_keeps_a_crossing_under_way_on_a_kept_line() {
+        let mut lines = gate();
+        assert!(walk(&mut lines, 1, &[(0.5, 0.3)]).is_empty());
+        let mut kept = gate();
+        kept.lines.push(Line { name: "side".into(), ..gate().lines[0].clone() });
+        lines.replace(kept.lines.clone());
+        assert_eq!(
+            walk(&mut lines, 1, &[(0.5, 0.7)]),
+            vec![Direction::In],
+            "the kept line counts the crossing begun before; the new one only knows the track from now"
+        );
+        lines.replace(Vec::new());
+        assert!(walk(&mut lines, 1, &[(0.5, 0.2)]).is_empty(), "no lines, no counts");
     }
 
     #[test]

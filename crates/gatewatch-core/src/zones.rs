@@ -107,6 +107,33 @@ impl ZoneTracker {
         changes
     }
 
+    /// New zones (a configuration reloaded at time `t`). A track inside a zone whose name is
+    /// still there stays inside it (no second entry, its dwell goes on); a zone that is gone, or
+    /// no longer counts the track's class, is left now.
+    pub fn replace(&mut self, zones: Vec<Zone>, exit_grace_s: f64, t: f64) -> Vec<ZoneChange> {
+        let mut changes = Vec::new();
+        let mut inside = HashMap::new();
+        let mut old: Vec<((TrackId, usize), Presence)> = self.inside.drain().collect();
+        old.sort_by_key(|((track, zi), _)| (*track, *zi));
+        for ((track, zi), p) in old {
+            let name = &self.zones[zi].name;
+            match zones.iter().position(|z| &z.name == name && z.accepts(p.class)) {
+                Some(nzi) => {
+                    inside.insert((track, nzi), p);
+                }
+                None => changes.push(ZoneChange::Left {
+                    track,
+                    class: p.class,
+                    zone: name.clone(),
+                    at: t,
+                    dwell_s: p.last_inside - p.entered_at,
+                }),
+            }
+        }
+        *self = Self { zones, exit_grace_s, inside };
+        changes
+    }
+
     /// A track ended: it leaves every zone it was in, dwell counted to when it was last inside.
     pub fn track_ended(&mut self, track: TrackId, t: f64) -> Vec<ZoneChange> {
         let mut left: Vec<(usize, Presence)> =
@@ -131,6 +158,25 @@ impl ZoneTracker {
 mod tests {
     use super::*;
     use crate::geometry::BBox;
+
+    #[test]
+    fn a_reload_keeps_who_is_inside_a_zone_that_stays_and_lets_go_of_one_that_went() {
+        let det = |_: f32| at(20.0, 20.0);
+        let mut other = square();
+        other.name = "other".into();
+        let mut z = ZoneTracker::new(vec![square(), other], 0.0);
+        let entered = z.update(&[(1, ObjectClass::Person, det(50.0))], 100.0, 100.0, 0.0);
+        assert_eq!(entered.len(), 2, "{entered:?}");
+        // "other" removed, "square" kept (moved in the list): no second entry, one leave.
+        let changes = z.replace(vec![square()], 0.0, 2.0);
+        assert_eq!(changes.len(), 1);
+        assert!(matches!(&changes[0], ZoneChange::Left { zone, dwell_s, .. } if zone == "other" && *dwell_s == 0.0));
+        assert!(z.update(&[(1, ObjectClass::Person, det(50.0))], 100.0, 100.0, 3.0).is_empty(), "still inside");
+        let left = z.track_ended(1, 4.0);
+        assert!(
+            matches!(&left[..], [ZoneChange::Left { zone, dwell_s, .. }] if *zone == square().name && *dwell_s == 3.0)
+        );
+    }
 
     fn square() -> Zone {
         Zone {

@@ -76,6 +76,8 @@ pub(crate) struct CameraWorker {
     pub plates: Option<(SharedPlateReader, PlatesConfig)>,
     /// What the tracker saw in each frame, for measuring (`crate::replay`); none in the edge.
     pub tap: Option<std::sync::mpsc::Sender<crate::replay::FrameView>>,
+    /// Zones and lines as they are now (replaced on SIGHUP); `camera`'s own when none.
+    pub layout: Option<Arc<crate::layout::LayoutCell>>,
 }
 
 /// The best view of a track so far, raw RGB until the track ends.
@@ -91,6 +93,8 @@ struct Stream {
     tracker: Tracker,
     zones: ZoneTracker,
     lines: LineCounter,
+    /// The layout version `zones` and `lines` were built from.
+    layout_version: u64,
     best: HashMap<TrackId, BestView>,
     /// Stream time of the last frame through the tracker.
     last_t: f64,
@@ -160,10 +164,22 @@ impl Retry {
 
 impl Stream {
     fn new(w: &CameraWorker) -> Self {
+        let (layout_version, layout) = match &w.layout {
+            Some(cell) => (cell.version(), cell.current()),
+            None => (
+                0,
+                crate::layout::Layout {
+                    zones: w.camera.zones.clone(),
+                    lines: w.camera.lines.clone(),
+                    exit_grace_s: w.camera.exit_grace_s,
+                },
+            ),
+        };
         Stream {
             tracker: Tracker::with_ids(w.tracker, w.track_ids.clone()).with_stationary(w.stationary.clone()),
-            zones: ZoneTracker::new(w.camera.zones.iter().map(|z| z.to_zone()).collect(), w.camera.exit_grace_s),
-            lines: LineCounter::new(w.camera.lines.iter().map(|l| l.to_line()).collect()),
+            zones: ZoneTracker::new(layout.zones.iter().map(|z| z.to_zone()).collect(), layout.exit_grace_s),
+            lines: LineCounter::new(layout.lines.iter().map(|l| l.to_line()).collect()),
+            layout_version,
             best: HashMap::new(),
             last_t: 0.0,
             last_detections: Vec::new(),
@@ -533,6 +549,16 @@ impl CameraWorker {
                     s.best.insert(*id, BestView { score: det.score, width: w, height: h, rgb });
                 }
             }
+        }
+        if let Some((version, layout)) = self.layout.as_ref().and_then(|c| c.newer_than(s.layout_version)) {
+            s.layout_version = version;
+            let zones = layout.zones.iter().map(|z| z.to_zone()).collect();
+            for change in s.zones.replace(zones, layout.exit_grace_s, t) {
+                self.emit_zone(frame.captured_at, change);
+            }
+            s.lines.replace(layout.lines.iter().map(|l| l.to_line()).collect());
+            tracing::info!(camera = %self.camera.id, zones = layout.zones.len(), lines = layout.lines.len(), version,
+                "zones and lines reloaded");
         }
         for change in s.zones.update(&update.observed, frame.width as f32, frame.height as f32, t) {
             self.emit_zone(frame.captured_at, change);

@@ -15,6 +15,7 @@
 
 mod camera;
 mod envelope;
+pub mod layout;
 mod parking_file;
 mod pipeline;
 mod plates;
@@ -71,6 +72,18 @@ pub fn connect(cfg: &EdgeConfig) -> anyhow::Result<MqttClient> {
 /// then wait for the aggregator's acks (up to `flush_timeout`). What is not acked by then
 /// stays in the spool and goes out on the next start.
 pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration) -> anyhow::Result<EdgeReport> {
+    let layouts = layout::Layouts::new(&cfg);
+    run_with_layouts(cfg, stop, flush_timeout, layouts).await
+}
+
+/// [`run`], with each camera's zones and lines taken from `layouts` as they change (the
+/// caller applies a reloaded configuration to them; see [`layout::Layouts::apply`]).
+pub async fn run_with_layouts(
+    cfg: EdgeConfig,
+    stop: Arc<AtomicBool>,
+    flush_timeout: Duration,
+    layouts: layout::Layouts,
+) -> anyhow::Result<EdgeReport> {
     let start = Instant::now();
     gatewatch_media::init()?;
     let spool = spool::Spool::open(&cfg.spool)?;
@@ -88,6 +101,7 @@ pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration
     let mut threads = Vec::new();
     for cam in cfg.cameras.clone() {
         let worker = camera::CameraWorker {
+            layout: layouts.cell(&cam.id),
             camera: cam,
             tracker: cfg.tracker,
             track_ids: track_ids.clone(),

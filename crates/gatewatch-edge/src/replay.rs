@@ -53,6 +53,7 @@ pub fn replay(cfg: &EdgeConfig, mut camera: CameraConfig, state_dir: &Path) -> a
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(256);
     let (tap_tx, tap_rx) = std::sync::mpsc::channel();
     let worker = CameraWorker {
+        layout: None,
         camera,
         tracker: cfg.tracker,
         track_ids: Arc::new(Counter::default()),

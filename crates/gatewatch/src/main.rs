@@ -7,6 +7,7 @@ mod eval;
 mod eval_clips;
 mod eval_controlled;
 mod lists;
+mod reload;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -236,7 +237,9 @@ async fn run_edge(path: &Path) -> anyhow::Result<()> {
         tracing::info!("shutting down: closing tracks and flushing events");
         flag.store(true, Ordering::SeqCst);
     });
-    let report = gatewatch_edge::run(cfg, stop, Duration::from_secs(30)).await?;
+    let layouts = gatewatch_edge::layout::Layouts::new(&cfg);
+    reload::edge_on_hangup(path.to_owned(), layouts.clone());
+    let report = gatewatch_edge::run_with_layouts(cfg, stop, Duration::from_secs(30), layouts).await?;
     tracing::info!(
         frames = report.frames_decoded(),
         inferred = report.frames_inferred(),
@@ -250,8 +253,9 @@ async fn run_edge(path: &Path) -> anyhow::Result<()> {
 }
 
 async fn run_aggregator(path: &Path) -> anyhow::Result<()> {
-    let cfg = AggregatorConfig::from_toml(&read(path)?).map_err(|e| config_error(path, e))?;
-    let mut aggregator = gatewatch_aggregator::Aggregator::new(cfg.clone()).await?;
+    let mut cfg = AggregatorConfig::from_toml(&read(path)?).map_err(|e| config_error(path, e))?;
+    let rules = reload::aggregator_on_hangup(path.to_owned(), cfg.clone());
+    let mut aggregator = gatewatch_aggregator::Aggregator::new(cfg.clone()).await?.with_rules_updates(rules.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
     let desk = if cfg.desk.enabled {
         Some(gatewatch_desk::start(aggregator.store(), &cfg, rx.clone()).await.context("starting the watch desk")?.1)
@@ -268,7 +272,10 @@ async fn run_aggregator(path: &Path) -> anyhow::Result<()> {
         match aggregator.run(rx.clone()).await {
             Err(e) if e.is::<gatewatch_aggregator::LeaseLost>() && !*rx.borrow() => {
                 tracing::warn!(error = %e, "back to standby");
-                aggregator = gatewatch_aggregator::Aggregator::new(cfg.clone()).await?;
+                cfg.rules = rules.borrow().clone();
+                let mut updates = rules.clone();
+                updates.mark_unchanged();
+                aggregator = gatewatch_aggregator::Aggregator::new(cfg.clone()).await?.with_rules_updates(updates);
             }
             ended => break ended?,
         }
