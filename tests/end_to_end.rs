@@ -96,6 +96,19 @@ fn bad_payloads() -> Vec<(String, Vec<u8>, &'static str)> {
     out
 }
 
+/// [`http_get`], or none when nothing listens or the connection breaks.
+async fn try_http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.get(9..12)?.parse().ok()?;
+    Some((status, text.split_once("\r\n\r\n")?.1.to_string()))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clip_to_alerts_through_a_real_broker() {
     init_tracing();
@@ -147,10 +160,66 @@ async fn clip_to_alerts_through_a_real_broker() {
         rogue.disconnect().await;
     });
 
-    let edge = edge_config(broker.port(), &dir.path().join("spool"));
-    let report =
-        gatewatch_edge::run(edge, Arc::new(AtomicBool::new(false)), Duration::from_secs(30)).await.expect("edge runs");
+    let mut edge = edge_config(broker.port(), &dir.path().join("spool"));
+    let edge_port = free_port();
+    edge.metrics.listen = Some(format!("127.0.0.1:{edge_port}"));
+    let edge_metrics = gatewatch_edge::metrics::EdgeMetrics::new(&edge);
+    let layouts = gatewatch_edge::layout::Layouts::new(&edge);
+    // Scraped over HTTP while the edge runs: each counter only grows, and some scrape sees
+    // the clip part-way through.
+    let scraper = tokio::spawn(async move {
+        let mut scrapes: Vec<String> = Vec::new();
+        let mut ready = false;
+        loop {
+            match try_http_get(edge_port, "/metrics").await {
+                Some((status, body)) => {
+                    assert_eq!(status, 200, "{body}");
+                    ready |= try_http_get(edge_port, "/readyz").await.is_some_and(|(s, _)| s == 200);
+                    scrapes.push(body);
+                }
+                // Not yet listening, or the run has ended.
+                None if scrapes.is_empty() => {}
+                None => return (scrapes, ready),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    let report = gatewatch_edge::run_with(
+        edge,
+        Arc::new(AtomicBool::new(false)),
+        Duration::from_secs(30),
+        layouts,
+        edge_metrics.clone(),
+    )
+    .await
+    .expect("edge runs");
     injector.await.unwrap();
+    let (scrapes, edge_was_ready) = scraper.await.unwrap();
+    assert!(edge_was_ready, "the edge's /readyz said ready while it ran");
+    let decoded = "gatewatch_edge_frames_decoded_total{camera=\"plaza\"}";
+    let series = [decoded, "gatewatch_edge_events_spooled_total", "gatewatch_edge_events_acked_total"];
+    for pair in scrapes.windows(2) {
+        for s in series {
+            assert!(sample(&pair[0], s) <= sample(&pair[1], s), "{s} went back between scrapes");
+        }
+    }
+    assert!(
+        scrapes.iter().any(|t| sample(t, decoded).is_some_and(|n| n > 0.0 && n < 795.0)),
+        "a scrape during the run saw the frames counting up: {} scrapes",
+        scrapes.len()
+    );
+    // After the run the figures are the run's own.
+    let last = edge_metrics.encode();
+    assert_eq!(sample(&last, decoded), Some(report.frames_decoded() as f64), "{last}");
+    assert_eq!(
+        sample(&last, "gatewatch_edge_frames_inferred_total{camera=\"plaza\"}"),
+        Some(report.frames_inferred() as f64)
+    );
+    assert_eq!(sample(&last, "gatewatch_edge_events_spooled_total"), Some(report.delivery.spooled as f64));
+    assert_eq!(sample(&last, "gatewatch_edge_events_acked_total"), Some(report.delivery.spooled as f64));
+    assert_eq!(sample(&last, "gatewatch_edge_spool_unacked_events"), Some(0.0));
+    assert_eq!(sample(&last, "gatewatch_edge_inference_seconds_count"), Some(report.timings.calls as f64));
+    assert!(sample(&last, "gatewatch_edge_publishes_total").is_some_and(|n| n >= report.delivery.spooled as f64));
     assert_eq!(report.frames_decoded(), 795, "every frame of vtest.avi decoded");
     assert!(report.frames_inferred() >= 390, "5 detect-fps of a 10 fps clip: {}", report.frames_inferred());
     let sent = report.delivery.spooled;
@@ -172,6 +241,30 @@ async fn clip_to_alerts_through_a_real_broker() {
     assert!(sample(&after, "gatewatch_store_commit_seconds_count").is_some_and(|n| n >= 1.0), "{after}");
     let seen = sample(&after, "gatewatch_edge_last_event_received_seconds{site=\"north\",edge=\"gate-1\"}");
     assert!(seen.is_some_and(|t| (Utc::now().timestamp() as f64 - t).abs() < 600.0), "{after}");
+    let kinds_stored: f64 = after
+        .lines()
+        .filter(|l| l.starts_with("gatewatch_events_stored_by_kind_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(kinds_stored, (sent + 1) as f64, "every stored event under its kind:\n{after}");
+    assert!(sample(&after, "gatewatch_events_stored_by_kind_total{kind=\"plate_read\"}") >= Some(1.0), "{after}");
+    assert_eq!(sample(&after, "gatewatch_edge_ack_lag_events{site=\"north\",edge=\"gate-1\"}"), Some(0.0), "{after}");
+    // Every series the Grafana dashboard plots is one of the two endpoints'.
+    let dashboard = include_str!("../deploy/grafana/gatewatch.json");
+    let both = format!("{after}\n{last}");
+    let mut plotted: Vec<&str> = dashboard
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("gatewatch_"))
+        .collect();
+    plotted.sort();
+    plotted.dedup();
+    assert!(plotted.len() >= 15, "{plotted:?}");
+    for name in plotted {
+        assert!(
+            both.lines().any(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{'])),
+            "the dashboard plots {name}, which neither endpoint has"
+        );
+    }
     stop_tx.send(true).unwrap();
     let ingest = agg.await.unwrap().unwrap();
 

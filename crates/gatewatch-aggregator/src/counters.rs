@@ -16,6 +16,18 @@ pub struct IngestCounters {
     subscribed: std::sync::atomic::AtomicBool,
     leader: std::sync::atomic::AtomicBool,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
+    stored_by_kind: Mutex<BTreeMap<&'static str, u64>>,
+    edges: Mutex<BTreeMap<(String, String), EdgeDelivery>>,
+}
+
+/// Delivery from one edge as the aggregator sees it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EdgeDelivery {
+    /// Events stored but not yet acknowledged to the edge (waiting for the next ack, or held
+    /// behind a gap in its sequence).
+    pub ack_lag: u64,
+    /// Unacknowledged events in the edge's spool, as its last status said.
+    pub spooled: u64,
 }
 
 /// A point-in-time copy of the counters.
@@ -37,6 +49,10 @@ pub struct IngestSnapshot {
     /// Retention passes completed (one at start, then hourly).
     pub retention_runs: u64,
     pub rejected: BTreeMap<&'static str, u64>,
+    /// Events stored, by kind (`track_started`, `plate_read`, ...).
+    pub stored_by_kind: BTreeMap<&'static str, u64>,
+    /// Per `(site, edge)`.
+    pub edges: BTreeMap<(String, String), EdgeDelivery>,
 }
 
 impl IngestSnapshot {
@@ -54,8 +70,20 @@ impl IngestCounters {
     pub(crate) fn received(&self) {
         self.received.fetch_add(1, Ordering::Relaxed);
     }
-    pub(crate) fn stored(&self) {
+    pub(crate) fn stored(&self, kind: &'static str) {
         self.stored.fetch_add(1, Ordering::Relaxed);
+        *self.stored_by_kind.lock().unwrap_or_else(|p| p.into_inner()).entry(kind).or_default() += 1;
+    }
+    /// Each edge's ack lag now (edges not named keep theirs).
+    pub(crate) fn set_ack_lag(&self, lags: Vec<(String, String, u64)>) {
+        let mut edges = self.edges.lock().unwrap_or_else(|p| p.into_inner());
+        for (site, edge, lag) in lags {
+            edges.entry((site, edge)).or_default().ack_lag = lag;
+        }
+    }
+    pub(crate) fn edge_spooled(&self, site: &str, edge: &str, spooled: u64) {
+        let mut edges = self.edges.lock().unwrap_or_else(|p| p.into_inner());
+        edges.entry((site.to_string(), edge.to_string())).or_default().spooled = spooled;
     }
     pub(crate) fn duplicate(&self) {
         self.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -98,6 +126,8 @@ impl IngestCounters {
             leader: self.leader.load(Ordering::Relaxed),
             retention_runs: self.retention_runs.load(Ordering::Relaxed),
             rejected: self.rejected.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            stored_by_kind: self.stored_by_kind.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            edges: self.edges.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         }
     }
 }

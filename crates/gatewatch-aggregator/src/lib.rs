@@ -234,6 +234,7 @@ impl Aggregator {
                     if last_acks.elapsed() >= ACK_EVERY {
                         last_acks = Instant::now();
                         ended = self.publish_acks(&mqtt).await.err();
+                        self.counters.set_ack_lag(self.acks.lag());
                         if ended.is_some() { break; }
                     }
                     let idle = retention.as_ref().is_none_or(|t| t.is_finished());
@@ -428,6 +429,7 @@ impl Aggregator {
                 if let Some(floor) = floor {
                     self.acks.floor(site, edge, floor);
                 }
+                self.counters.edge_spooled(site, edge, spooled);
                 vanished
             }
             Err(e) => {
@@ -554,7 +556,7 @@ impl Aggregator {
                 tracing::debug!(event_id = %ev.event_id, "duplicate event");
                 continue;
             };
-            self.counters.stored();
+            self.counters.stored(ev.body.kind());
             for msg in new_alerts {
                 self.announce(mqtt, msg).await;
             }

@@ -1,8 +1,9 @@
 //! The aggregator's Prometheus endpoint and health checks, on `[metrics] listen`:
 //!
-//! - `GET /metrics`: the ingest counters (received, stored, duplicates, refusals by reason,
-//!   alerts raised and updated, MQTT connects), the store commit latency, and from the store at
-//!   scrape time alerts by rule and state, list size and each edge's last event;
+//! - `GET /metrics`: the ingest counters (received, stored and stored by kind, duplicates,
+//!   refusals by reason, alerts raised and updated, MQTT connects), per edge the ack lag and the
+//!   spool depth its status reports, the store commit latency, and from the store at scrape
+//!   time alerts by rule and state, list size and each edge's last event;
 //! - `GET /healthz`: 200 while the process serves requests (it is alive);
 //! - `GET /readyz`: 200 when this aggregator holds the ingest lease, the broker holds its
 //!   subscriptions and the database took a write just now; otherwise 503 saying which is not
@@ -76,6 +77,27 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
         rejected.get_or_create(&vec![("reason", reason.to_string())]).inc_by(*n);
     }
     r.register("gatewatch_payloads_rejected", "Payloads refused, by reason", rejected);
+    let by_kind = Family::<Labels, Counter>::default();
+    for (kind, n) in &snap.stored_by_kind {
+        by_kind.get_or_create(&vec![("kind", kind.to_string())]).inc_by(*n);
+    }
+    r.register("gatewatch_events_stored_by_kind", "Events stored (new), by kind", by_kind);
+    let (lag, spooled) = (Family::<Labels, Gauge>::default(), Family::<Labels, Gauge>::default());
+    for ((site, edge), d) in &snap.edges {
+        let labels = vec![("site", site.clone()), ("edge", edge.clone())];
+        lag.get_or_create(&labels).set(i64::try_from(d.ack_lag).unwrap_or(i64::MAX));
+        spooled.get_or_create(&labels).set(i64::try_from(d.spooled).unwrap_or(i64::MAX));
+    }
+    r.register(
+        "gatewatch_edge_ack_lag_events",
+        "Events stored but not yet acknowledged to the edge (waiting for the next ack or behind a gap)",
+        lag,
+    );
+    r.register(
+        "gatewatch_edge_spool_reported_events",
+        "Unacknowledged events in the edge's spool, as its last status said",
+        spooled,
+    );
     counter(&mut r, "gatewatch_alerts_raised", "Alerts raised", snap.alerts);
     counter(&mut r, "gatewatch_alert_updates", "Sightings that updated an open alert", snap.alert_updates);
     counter(&mut r, "gatewatch_mqtt_connects", "Connections made to the broker", snap.connects);

@@ -389,6 +389,9 @@ pub struct EdgeConfig {
     pub plates: PlatesConfig,
     #[serde(default)]
     pub spool: SpoolConfig,
+    /// A Prometheus endpoint with `/healthz` and `/readyz` (none by default).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -589,6 +592,7 @@ impl EdgeConfig {
         if !(1..=16).contains(&v.workers) {
             e.push("vision.workers: must be 1..=16".into());
         }
+        e.extend(self.metrics.validate());
         let t = &self.tracker;
         e.extend(t.validate());
         e.extend(self.stationary.validate("stationary", t));

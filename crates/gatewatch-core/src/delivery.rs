@@ -88,7 +88,9 @@ impl Watermark {
 /// Watermarks of every edge, and which acks are due to be published.
 #[derive(Debug, Default)]
 pub struct AckBook {
-    edges: HashMap<(String, String), (Watermark, Option<u64>)>,
+    /// Per edge: its watermark, the ack to publish again unless it is this one (none: due
+    /// whatever it is), and the highest ack published.
+    edges: HashMap<(String, String), (Watermark, Option<u64>, u64)>,
 }
 
 impl AckBook {
@@ -108,16 +110,29 @@ impl AckBook {
     /// Acks to publish now: every edge whose watermark moved since its last published ack.
     pub fn due(&mut self) -> Vec<(String, String, Ack)> {
         let mut out = Vec::new();
-        for ((site, edge), (mark, sent)) in &mut self.edges {
+        for ((site, edge), (mark, sent, acked)) in &mut self.edges {
             if mark.done() > 0 && *sent != Some(mark.done()) {
                 *sent = Some(mark.done());
+                *acked = (*acked).max(mark.done());
                 out.push((site.clone(), edge.clone(), Ack { seq: mark.done() }));
             }
         }
         out
     }
 
-    fn entry(&mut self, site: &str, edge: &str) -> &mut (Watermark, Option<u64>) {
+    /// Per edge, events settled but not covered by the last published ack: those waiting for
+    /// the next ack, and those held behind a gap in the sequence.
+    pub fn lag(&self) -> Vec<(String, String, u64)> {
+        self.edges
+            .iter()
+            .map(|((site, edge), (mark, _, acked))| {
+                let waiting = mark.done().saturating_sub(*acked);
+                (site.clone(), edge.clone(), waiting + mark.ahead.len() as u64)
+            })
+            .collect()
+    }
+
+    fn entry(&mut self, site: &str, edge: &str) -> &mut (Watermark, Option<u64>, u64) {
         self.edges.entry((site.to_string(), edge.to_string())).or_default()
     }
 }
@@ -150,6 +165,25 @@ mod tests {
         assert_eq!(w.done(), 8, "3..=6 were dropped at the edge; 9 is still owed");
         w.floor(3);
         assert_eq!(w.done(), 8, "an old floor never moves the mark back");
+    }
+
+    #[test]
+    fn lag_counts_what_waits_for_an_ack_and_what_a_gap_holds() {
+        let mut b = AckBook::default();
+        for seq in [1, 2, 3] {
+            b.settle("s", "e", seq);
+        }
+        assert_eq!(b.lag(), vec![("s".into(), "e".into(), 3)], "stored, none acked yet");
+        b.due();
+        assert_eq!(b.lag(), vec![("s".into(), "e".into(), 0)]);
+        b.settle("s", "e", 5);
+        b.settle("s", "e", 6);
+        b.due();
+        assert_eq!(b.lag(), vec![("s".into(), "e".into(), 2)], "5 and 6 wait for 4");
+        b.settle("s", "e", 4);
+        assert_eq!(b.lag(), vec![("s".into(), "e".into(), 3)], "4..=6 wait for the next ack");
+        b.due();
+        assert_eq!(b.lag(), vec![("s".into(), "e".into(), 0)]);
     }
 
     #[test]

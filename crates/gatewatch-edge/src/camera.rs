@@ -30,6 +30,7 @@ use gatewatch_vision::snapshot;
 use tokio::sync::mpsc;
 
 use crate::envelope::Envelopes;
+use crate::metrics::CameraMeter;
 use crate::pipeline::{CloseOnDrop, DetectorPool, FrameQueue, Item, Next};
 use crate::plates::{PlateTracks, SharedPlateReader};
 
@@ -78,6 +79,8 @@ pub(crate) struct CameraWorker {
     pub tap: Option<std::sync::mpsc::Sender<crate::replay::FrameView>>,
     /// Zones and lines as they are now (replaced on SIGHUP); `camera`'s own when none.
     pub layout: Option<Arc<crate::layout::LayoutCell>>,
+    /// This camera's figures for the metrics endpoint.
+    pub meter: Arc<CameraMeter>,
 }
 
 /// The best view of a track so far, raw RGB until the track ends.
@@ -228,6 +231,7 @@ impl CameraWorker {
         });
         report.frames_inferred = tally.inferred;
         report.frames_dropped = queue.dropped();
+        CameraMeter::set(&worker.meter.dropped, report.frames_dropped);
         report.tracks = tally.tracks;
         report.plates = tally.plates;
         report.last_result = tally.last_result;
@@ -266,6 +270,7 @@ impl CameraWorker {
             queue.put(Item::Offline { why: why.to_string(), at, close: *online, report: !*reported });
             *reported = true;
             *online = false;
+            self.meter.online.store(false, Ordering::Relaxed);
             // The next connection starts its stream time afresh.
             *due = None;
         };
@@ -295,6 +300,7 @@ impl CameraWorker {
                         offline(&e.to_string(), last_time, &mut online, &mut outage_reported, &mut last_due);
                         last_stats = None;
                         retry.schedule(&mut report);
+                        CameraMeter::set(&self.meter.restarts, report.restarts);
                     }
                 }
                 continue;
@@ -303,6 +309,7 @@ impl CameraWorker {
                 Ok(Pulled::Frame(frame)) => {
                     if !online {
                         online = true;
+                        self.meter.online.store(true, Ordering::Relaxed);
                         outage_reported = false;
                         retry.reset();
                         tracing::info!(camera = %id, width = frame.width, height = frame.height, "camera online");
@@ -312,6 +319,7 @@ impl CameraWorker {
                     report.streamed_s = first_frame.get_or_insert(last_frame).elapsed().as_secs_f64();
                     last_time = frame.captured_at;
                     report.frames_decoded += 1;
+                    CameraMeter::add(&self.meter.decoded);
                     let t = frame.t();
                     let (stats_t, stats_decoded) = *last_stats.get_or_insert((t, report.frames_decoded - 1));
                     if t - stats_t >= self.stats_interval_s {
@@ -356,8 +364,10 @@ impl CameraWorker {
             offline(&failure, last_time, &mut online, &mut outage_reported, &mut last_due);
             last_stats = None;
             retry.schedule(&mut report);
+            CameraMeter::set(&self.meter.restarts, report.restarts);
         };
         drop(source);
+        self.meter.online.store(false, Ordering::Relaxed);
         queue.put(Item::End { why: ended_by.clone(), at: last_time });
         report.ended_by = ended_by;
         report.first_frame = first_frame;
@@ -398,17 +408,22 @@ impl CameraWorker {
                     submitted += 1;
                     self.pool.submit(frame, submitted, &queue);
                     pending.push_back(Pending::Frame(submitted));
+                    CameraMeter::set(&self.meter.waiting, pending.len() as u64);
                     continue;
                 }
                 Some(Next::Item(control)) => {
                     pending.push_back(Pending::Control(control));
+                    CameraMeter::set(&self.meter.waiting, pending.len() as u64);
                     continue;
                 }
                 Some(Next::Result((frame, found))) => {
                     pending.pop_front();
+                    CameraMeter::set(&self.meter.waiting, pending.len() as u64);
+                    CameraMeter::set(&self.meter.dropped, queue.dropped());
                     match found {
                         Ok(detections) => {
                             tally.inferred += 1;
+                            CameraMeter::add(&self.meter.inferred);
                             tally.last_result = Some(Instant::now());
                             self.on_detections(&mut s, &mut tally, &mut watch, &frame, &detections, true);
                             s.last_detections = detections;
@@ -422,7 +437,10 @@ impl CameraWorker {
                     return tally;
                 }
                 None => match pending.pop_front() {
-                    Some(Pending::Control(item)) => item,
+                    Some(Pending::Control(item)) => {
+                        CameraMeter::set(&self.meter.waiting, pending.len() as u64);
+                        item
+                    }
                     _ => unreachable!("the front is a control item"),
                 },
             };
@@ -430,6 +448,7 @@ impl CameraWorker {
                 Item::Frame(_) => unreachable!("frames are submitted"),
                 Item::Still(frame) => {
                     tally.gated += 1;
+                    CameraMeter::add(&self.meter.gated);
                     tally.last_result = Some(Instant::now());
                     let kept = std::mem::take(&mut s.last_detections);
                     self.on_detections(&mut s, &mut tally, &mut watch, &frame, &kept, false);

@@ -16,6 +16,7 @@
 mod camera;
 mod envelope;
 pub mod layout;
+pub mod metrics;
 mod parking_file;
 mod pipeline;
 mod plates;
@@ -70,19 +71,22 @@ pub fn connect(cfg: &EdgeConfig) -> anyhow::Result<MqttClient> {
 
 /// Run every configured camera until its stream ends or `stop` is set, delivering events;
 /// then wait for the aggregator's acks (up to `flush_timeout`). What is not acked by then
-/// stays in the spool and goes out on the next start.
+/// stays in the spool and goes out on the next start. With `[metrics] listen`, the endpoint
+/// is served while it runs.
 pub async fn run(cfg: EdgeConfig, stop: Arc<AtomicBool>, flush_timeout: Duration) -> anyhow::Result<EdgeReport> {
-    let layouts = layout::Layouts::new(&cfg);
-    run_with_layouts(cfg, stop, flush_timeout, layouts).await
+    let (layouts, metrics) = (layout::Layouts::new(&cfg), metrics::EdgeMetrics::new(&cfg));
+    run_with(cfg, stop, flush_timeout, layouts, metrics).await
 }
 
 /// [`run`], with each camera's zones and lines taken from `layouts` as they change (the
-/// caller applies a reloaded configuration to them; see [`layout::Layouts::apply`]).
-pub async fn run_with_layouts(
+/// caller applies a reloaded configuration to them; see [`layout::Layouts::apply`]), and its
+/// figures kept in `metrics` (which the caller may read after the run).
+pub async fn run_with(
     cfg: EdgeConfig,
     stop: Arc<AtomicBool>,
     flush_timeout: Duration,
     layouts: layout::Layouts,
+    metrics: Arc<metrics::EdgeMetrics>,
 ) -> anyhow::Result<EdgeReport> {
     let start = Instant::now();
     gatewatch_media::init()?;
@@ -92,16 +96,23 @@ pub async fn run_with_layouts(
         track_ids::TrackIdFile::open(&cfg.spool.dir)
             .map_err(|e| anyhow::anyhow!("track ids in {}: {e}", cfg.spool.dir.display()))?,
     );
-    let pool = Arc::new(pipeline::DetectorPool::new(&cfg.vision)?);
+    // Served until this function returns, whichever way.
+    let _endpoint = match &cfg.metrics.listen {
+        Some(addr) => Some(serve_metrics(addr, metrics.clone()).await?),
+        None => None,
+    };
+    let pool = Arc::new(pipeline::DetectorPool::new(&cfg.vision, Some(metrics.inference.clone()))?);
     let plates = if cfg.plates.enabled { Some(plates::load(&cfg.plates, &cfg.vision.onnxruntime)?) } else { None };
     let mqtt = connect(&cfg)?;
     let (tx, rx) = tokio::sync::mpsc::channel(256);
+    metrics.watch_events(&tx);
     let envelopes = Arc::new(Envelopes::new(&cfg.site, &cfg.edge));
 
     let mut threads = Vec::new();
     for cam in cfg.cameras.clone() {
         let worker = camera::CameraWorker {
             layout: layouts.cell(&cam.id),
+            meter: metrics.camera(&cam.id),
             camera: cam,
             tracker: cfg.tracker,
             track_ids: track_ids.clone(),
@@ -120,7 +131,10 @@ pub async fn run_with_layouts(
         threads.push(std::thread::Builder::new().name(name).spawn(move || worker.run())?);
     }
     drop(tx);
-    let delivery = Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt).run(rx, flush_timeout).await;
+    let delivery = Publisher::new(&cfg.site, &cfg.edge, &cfg.spool, spool, mqtt)
+        .with_metrics(metrics.clone())
+        .run(rx, flush_timeout)
+        .await;
     let mut cameras = Vec::new();
     for t in threads {
         cameras.push(t.join().map_err(|_| anyhow::anyhow!("a camera thread panicked"))?);
@@ -128,4 +142,26 @@ pub async fn run_with_layouts(
     let timings = pool.finish();
     let plate_timings = plates.and_then(|p| p.lock().ok().map(|p| p.timings)).unwrap_or_default();
     Ok(EdgeReport { cameras, delivery, elapsed: start.elapsed(), timings, plate_timings })
+}
+
+/// Serve `/metrics`, `/healthz` and `/readyz` on `addr` until the task is aborted; an
+/// address that cannot be bound fails the start.
+async fn serve_metrics(addr: &str, metrics: Arc<metrics::EdgeMetrics>) -> anyhow::Result<AbortOnDrop> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("metrics on {addr}: {e}"))?;
+    tracing::info!(addr = %addr, "metrics on /metrics, health on /healthz and /readyz");
+    let app = metrics::router(metrics);
+    Ok(AbortOnDrop(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!(error = %e, "metrics endpoint stopped");
+        }
+    })))
+}
+
+/// A task that ends when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -22,6 +22,7 @@ use gatewatch_core::detection::Detection;
 use gatewatch_core::frame::Frame;
 use gatewatch_vision::detector::Timings;
 use gatewatch_vision::{Detector, VisionError};
+use prometheus_client::metrics::histogram::Histogram;
 
 /// What a camera reader hands its tracker, in stream order.
 #[derive(Debug)]
@@ -202,14 +203,15 @@ pub(crate) struct DetectorPool {
 
 impl DetectorPool {
     /// Load every detector first, so a bad model fails the start instead of a thread.
-    pub fn new(cfg: &VisionConfig) -> Result<Self, VisionError> {
+    /// `inference` (the edge's metrics) gets each call's ONNX Runtime time.
+    pub fn new(cfg: &VisionConfig, inference: Option<Histogram>) -> Result<Self, VisionError> {
         let size = cfg.workers.max(1);
         let detectors = (0..size).map(|_| Detector::new(cfg)).collect::<Result<Vec<_>, _>>()?;
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let mut threads = Vec::new();
         for (i, mut detector) in detectors.into_iter().enumerate() {
-            let rx = rx.clone();
+            let (rx, inference) = (rx.clone(), inference.clone());
             let thread = std::thread::Builder::new().name(format!("detector-{i}")).spawn(move || {
                 loop {
                     let job = match rx.lock() {
@@ -217,7 +219,11 @@ impl DetectorPool {
                         Err(_) => break,
                     };
                     let Ok(Job { frame, n, reply }) = job else { break };
+                    let before = detector.timings().inference;
                     let found = detector.detect(&frame.rgb, frame.width, frame.height);
+                    if let Some(h) = &inference {
+                        h.observe((detector.timings().inference - before).as_secs_f64());
+                    }
                     reply.deliver(n, (frame, found));
                 }
                 detector.timings()

@@ -13,6 +13,7 @@
 //! replay costs only bandwidth. The retained status message carries the spool floor, which
 //! lets the aggregator ack past events this edge had to drop.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use gatewatch_core::config::SpoolConfig;
@@ -22,6 +23,7 @@ use gatewatch_core::topic;
 use gatewatch_mqtt::{Message, MqttClient};
 use tokio::sync::mpsc;
 
+use crate::metrics::EdgeMetrics;
 use crate::spool::{Spool, SpoolStats};
 
 /// The edge never sends an event bigger than this (the aggregator's default limit is 1 MiB).
@@ -67,6 +69,8 @@ pub struct Publisher {
     seen_connects: u64,
     last_progress: Instant,
     last_status: Option<(Instant, u64)>,
+    /// Where the endpoint reads delivery's figures, when it is served.
+    metrics: Option<std::sync::Arc<EdgeMetrics>>,
 }
 
 impl Publisher {
@@ -83,7 +87,14 @@ impl Publisher {
             seen_connects: 0,
             last_progress: Instant::now(),
             last_status: None,
+            metrics: None,
         }
+    }
+
+    /// Keep `metrics`' delivery figures current (every loop, 100 ms at least).
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<EdgeMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The status this edge would publish now; also its last will, with `online: false`.
@@ -116,7 +127,9 @@ impl Publisher {
                         while let Ok(ev) = rx.try_recv() {
                             self.take(ev);
                         }
-                        if let Err(e) = self.spool.sync_per_policy() {
+                        let synced = self.spool.sync_per_policy();
+                        self.spool_written(synced.is_ok());
+                        if let Err(e) = synced {
                             tracing::error!(error = %e, "spool fsync failed");
                         }
                     }
@@ -129,6 +142,7 @@ impl Publisher {
                 self.housekeeping();
             }
             self.pump().await;
+            self.meter();
             if let Some(d) = deadline
                 && (self.spool.unacked() == 0 || Instant::now() >= d)
             {
@@ -144,6 +158,7 @@ impl Publisher {
         if let Err(e) = self.mqtt.flush(Duration::from_secs(2)).await {
             tracing::warn!(error = %e, "offline status not acknowledged by the broker");
         }
+        self.meter();
         self.mqtt.disconnect().await;
         self.out.unacked = self.spool.unacked();
         self.out.spool = self.spool.stats();
@@ -167,7 +182,9 @@ impl Publisher {
             return;
         }
         let topic = topic::events_topic(&ev.site, &ev.edge, &ev.camera);
-        match self.spool.append(&topic, ev.body.is_routine(), &payload) {
+        let appended = self.spool.append(&topic, ev.body.is_routine(), &payload);
+        self.spool_written(appended.is_ok());
+        match appended {
             Ok(seq) => {
                 self.out.spooled += 1;
                 tracing::debug!(camera = %ev.camera, event_id = %ev.event_id, seq, kind = ev.body.kind(), "event spooled");
@@ -178,6 +195,31 @@ impl Publisher {
                 tracing::error!(camera = %ev.camera, event_id = %ev.event_id, error = %e, "spool append failed; event lost");
             }
         }
+    }
+
+    /// Whether the spool's last write (append or fsync) worked, for `/readyz`.
+    fn spool_written(&self, ok: bool) {
+        if let Some(m) = &self.metrics {
+            m.delivery.spool_ok.store(ok, Ordering::Relaxed);
+        }
+    }
+
+    /// Copy delivery's figures to the endpoint.
+    fn meter(&self) {
+        let Some(m) = &self.metrics else { return };
+        let (d, stats) = (&m.delivery, self.spool.stats());
+        d.spooled.store(self.out.spooled, Ordering::Relaxed);
+        d.refused.store(self.out.refused, Ordering::Relaxed);
+        d.publishes.store(self.out.publishes, Ordering::Relaxed);
+        d.replays.store(self.out.replays, Ordering::Relaxed);
+        d.acked.store(stats.acked, Ordering::Relaxed);
+        d.unacked.store(self.spool.unacked(), Ordering::Relaxed);
+        d.spool_bytes.store(self.spool.bytes(), Ordering::Relaxed);
+        d.oldest_unacked_ms.store(self.spool.oldest_unacked_ms().unwrap_or(0), Ordering::Relaxed);
+        d.dropped_full_routine.store(stats.dropped_routine, Ordering::Relaxed);
+        d.dropped_full_important.store(stats.dropped_important, Ordering::Relaxed);
+        d.dropped_old.store(stats.dropped_old, Ordering::Relaxed);
+        d.connected.store(self.mqtt.is_connected(), Ordering::Relaxed);
     }
 
     fn on_message(&mut self, msg: &Message) {

@@ -49,11 +49,12 @@ pub struct Replay {
 pub fn replay(cfg: &EdgeConfig, mut camera: CameraConfig, state_dir: &Path) -> anyhow::Result<Replay> {
     gatewatch_media::init()?;
     camera.realtime = false;
-    let pool = Arc::new(DetectorPool::new(&cfg.vision)?);
+    let pool = Arc::new(DetectorPool::new(&cfg.vision, None)?);
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(256);
     let (tap_tx, tap_rx) = std::sync::mpsc::channel();
     let worker = CameraWorker {
         layout: None,
+        meter: Default::default(),
         camera,
         tracker: cfg.tracker,
         track_ids: Arc::new(Counter::default()),

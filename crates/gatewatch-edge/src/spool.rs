@@ -197,6 +197,14 @@ impl Spool {
             .sum()
     }
 
+    /// When the oldest event still unacknowledged was written (Unix ms); none when all are.
+    pub fn oldest_unacked_ms(&self) -> Option<i64> {
+        self.segments
+            .iter()
+            .filter(|s| s.entries.last().is_some_and(|l| l.seq > self.acked))
+            .find_map(|s| s.entries.get(s.entries.partition_point(|e| e.seq <= self.acked)).map(|e| e.written_ms))
+    }
+
     /// The oldest seq still held unacknowledged, or the next to be produced.
     pub fn floor(&self) -> u64 {
         self.segments.iter().flat_map(|s| &s.entries).map(|e| e.seq).find(|&s| s > self.acked).unwrap_or(self.next_seq)
@@ -487,6 +495,25 @@ mod tests {
         drop(s);
         let s = Spool::open(&cfg(dir.path())).unwrap();
         assert_eq!(s.next_seq(), 11, "the written segment is kept, so seq continues");
+    }
+
+    #[test]
+    fn oldest_unacked_is_the_first_after_the_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(&cfg(dir.path())).unwrap();
+        assert_eq!(s.oldest_unacked_ms(), None);
+        let before = chrono::Utc::now().timestamp_millis();
+        fill(&mut s, 4, 100);
+        let after_first = chrono::Utc::now().timestamp_millis();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        fill(&mut s, 4, 100);
+        let first = s.oldest_unacked_ms().unwrap();
+        assert!((before..=after_first).contains(&first), "{first} not in {before}..={after_first}");
+        s.ack(4).unwrap();
+        let fifth = s.oldest_unacked_ms().unwrap();
+        assert!(fifth > after_first, "the fifth was written after the first four: {fifth} vs {after_first}");
+        s.ack(8).unwrap();
+        assert_eq!(s.oldest_unacked_ms(), None);
     }
 
     #[test]

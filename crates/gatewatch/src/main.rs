@@ -239,7 +239,8 @@ async fn run_edge(path: &Path) -> anyhow::Result<()> {
     });
     let layouts = gatewatch_edge::layout::Layouts::new(&cfg);
     reload::edge_on_hangup(path.to_owned(), layouts.clone());
-    let report = gatewatch_edge::run_with_layouts(cfg, stop, Duration::from_secs(30), layouts).await?;
+    let metrics = gatewatch_edge::metrics::EdgeMetrics::new(&cfg);
+    let report = gatewatch_edge::run_with(cfg, stop, Duration::from_secs(30), layouts, metrics).await?;
     tracing::info!(
         frames = report.frames_decoded(),
         inferred = report.frames_inferred(),
