@@ -44,6 +44,8 @@ add_user() {
   echo "topic read gatewatch/v1/+/+/+/events"
   echo "topic read gatewatch/v1/+/+/status"
   echo "topic write gatewatch/v1/+/+/ack"
+  echo "topic write gatewatch/v1/erasures"
+  echo "topic read gatewatch/v1/+/+/erased"
   echo "topic readwrite gatewatch/v1/+/alerts"
   echo
   echo "user desk"
@@ -64,6 +66,8 @@ for gate in "$@"; do
     echo "topic write gatewatch/v1/$site/$edge/+/events"
     echo "topic write gatewatch/v1/$site/$edge/status"
     echo "topic read gatewatch/v1/$site/$edge/ack"
+    echo "topic read gatewatch/v1/erasures"
+    echo "topic write gatewatch/v1/$site/$edge/erased"
   } >> "$out/acl"
   add_user "$site.$edge"
 done

@@ -47,6 +47,13 @@ const KEEP_UNSEQUENCED: usize = 4096;
 /// read, not the whole list).
 const LISTS_MAX_AGE: Duration = Duration::from_secs(10);
 
+/// How often the erasures in force are read (a new one goes to the edges within this).
+const ERASURES_EVERY: Duration = Duration::from_secs(2);
+
+/// How long an erasure stays in force for the edges: longer than an edge keeps an
+/// unacknowledged event by default (7 days).
+const ERASURE_IN_FORCE: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
 /// How often officers' actions (from the CLI or a desk, in the database) are looked for and
 /// announced on the alerts topic.
 const ACTIONS_EVERY: Duration = Duration::from_secs(1);
@@ -80,6 +87,9 @@ pub struct Aggregator {
     lists: Registry,
     /// The list version `lists` is at, and when it was last brought up to date.
     lists_version: Option<(i64, Instant)>,
+    /// Erasures by plate in force: applied to every arriving event; their ids, as published.
+    eraser: gatewatch_core::erasure::Eraser,
+    erasures: Option<Vec<String>>,
     counters: Arc<IngestCounters>,
     on_alert: Option<mpsc::UnboundedSender<AlertMessage>>,
     acks: AckBook,
@@ -105,6 +115,8 @@ impl Aggregator {
             visits,
             lists: Registry::default(),
             lists_version: None,
+            eraser: Default::default(),
+            erasures: None,
             counters: Arc::new(IngestCounters::default()),
             on_alert: None,
             acks: AckBook::default(),
@@ -175,7 +187,7 @@ impl Aggregator {
         self.store = self.store.fenced(lease);
         self.counters.set_leader(true);
         let session = Session {
-            subscribe: vec![topic::EVENTS_FILTER.into(), topic::STATUS_FILTER.into()],
+            subscribe: vec![topic::EVENTS_FILTER.into(), topic::STATUS_FILTER.into(), topic::ERASED_FILTER.into()],
             persistent: true,
             last_will: None,
         };
@@ -187,6 +199,7 @@ impl Aggregator {
         let mut tick = tokio::time::interval(Duration::from_millis(50));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_acks = Instant::now();
+        let mut last_erasures = Instant::now();
         let mut last_actions = Instant::now();
         // Retention runs at start and then hourly, beside ingest (never two at once).
         let mut retention: Option<tokio::task::JoinHandle<()>> = None;
@@ -195,6 +208,9 @@ impl Aggregator {
         let mut renewed = Instant::now();
         let mut last_renew = Instant::now();
         let mut ended = self.restore_watermarks(&mut halt).await.err();
+        if ended.is_none() {
+            ended = self.refresh_erasures(&mqtt, &mut halt).await.err();
+        }
         if ended.is_none() {
             ended = self.restore_rules(&mqtt, &mut halt, true).await.err();
         }
@@ -246,6 +262,10 @@ impl Aggregator {
                         last_actions = Instant::now();
                         self.announce_officer_actions(&mqtt).await;
                         ended = self.on_clock(&mqtt, &mut halt).await.err();
+                    }
+                    if ended.is_none() && last_erasures.elapsed() >= ERASURES_EVERY {
+                        last_erasures = Instant::now();
+                        ended = self.refresh_erasures(&mqtt, &mut halt).await.err();
                     }
                 }
             }
@@ -412,6 +432,62 @@ impl Aggregator {
         Ok(())
     }
 
+    /// Read the erasures in force; when they changed, tell the edges (retained) and apply them
+    /// to arrivals. A new one after the first read also rebuilds the rules' state and reloads
+    /// the lists whole: the database no longer holds what the erasure took.
+    async fn refresh_erasures(&mut self, mqtt: &MqttClient, halt: &mut Halting) -> Result<(), Halt> {
+        use gatewatch_core::erasure::{InForce, MAX_IN_FORCE};
+        let store = self.store.clone();
+        let since = chrono::Utc::now() - ERASURE_IN_FORCE;
+        let list = retry("erasures", halt, || store.erasures_since(since, MAX_IN_FORCE as i64)).await?;
+        let ids: Vec<String> = list.iter().map(|e| e.id.clone()).collect();
+        let first = self.erasures.is_none();
+        if self.erasures.as_ref() == Some(&ids) {
+            return Ok(());
+        }
+        let payload = serde_json::to_vec(&InForce { erasures: list.clone() }).expect("erasures serialise");
+        if let Err(e) = mqtt.publish_retained(topic::ERASURES_TOPIC.to_string(), payload).await {
+            // Not marked as published: tried again at the next read.
+            tracing::warn!(error = %e, "erasures not published to the edges; again in 2 s");
+            self.eraser.set(&list);
+            return Ok(());
+        }
+        let new = ids.iter().filter(|id| !self.erasures.as_ref().is_some_and(|old| old.contains(id))).count();
+        self.eraser.set(&list);
+        self.erasures = Some(ids);
+        tracing::info!(in_force = list.len(), new, "erasures by plate sent to the edges");
+        if !first && new > 0 {
+            self.reload_rules(self.cfg.rules.clone(), mqtt, halt).await?;
+        }
+        Ok(())
+    }
+
+    /// An edge says it has carried out erasures on its spool.
+    async fn on_erased(&mut self, site: &str, edge: &str, msg: &Message, halt: &mut Halting) -> Result<(), Halt> {
+        use gatewatch_core::erasure::{Done, MAX_IN_FORCE};
+        match serde_json::from_slice::<Done>(&msg.payload) {
+            Ok(done) if done.ids.len() <= MAX_IN_FORCE && done.ids.iter().all(|id| id.len() <= 64) => {
+                let store = self.store.clone();
+                let now = chrono::Utc::now();
+                retry("erasure acknowledgement", halt, || store.erasure_acked(&done.ids, site, edge, done.events, now))
+                    .await?;
+                tracing::info!(
+                    site,
+                    edge,
+                    erasures = done.ids.len(),
+                    events = done.events,
+                    "edge carried out erasures"
+                );
+            }
+            _ => {
+                if self.counters.rejected("malformed") {
+                    tracing::warn!(topic = %msg.topic, bytes = msg.payload.len(), "erasure acknowledgement rejected");
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// An edge's retained status. Returns the `camera_offline` events to record for an edge that
     /// vanished (its last will), one per camera it had online.
     fn on_status(&mut self, site: &str, edge: &str, msg: &Message) -> Vec<Event> {
@@ -464,9 +540,20 @@ impl Aggregator {
                 recorded.extend(self.on_status(site, edge, msg));
                 continue;
             }
+            if let Some((site, edge)) = topic::parse_erased_topic(&msg.topic) {
+                self.on_erased(site, edge, msg, halt).await?;
+                continue;
+            }
             self.counters.received();
             match self.decode(msg) {
-                Ok(ev) => events.push(ev),
+                Ok(mut ev) => {
+                    // Captured before an erasure of its plate (an edge that was offline when
+                    // asked): stored erased.
+                    if self.eraser.apply(&mut ev) {
+                        tracing::info!(event_id = %ev.event_id, "arriving event erased by plate");
+                    }
+                    events.push(ev)
+                }
                 Err(reject) => {
                     if self.counters.rejected(reject.as_str()) {
                         tracing::warn!(topic = %msg.topic, reason = reject.as_str(), detail = %reject.for_log(), "payload rejected");

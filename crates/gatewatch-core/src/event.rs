@@ -155,6 +155,9 @@ pub enum EventBody {
         stationary_s: f64,
         reason: StationaryEnd,
     },
+    /// What is left of an event that read an erased plate (see [`crate::erasure`]): its place
+    /// in the edge's sequence, nothing of what it showed.
+    Erased {},
 }
 
 /// What was done to a camera's view (see [`crate::tamper`]).
@@ -226,6 +229,7 @@ impl EventBody {
             Self::StationaryEnded { .. } => "stationary_ended",
             Self::CameraTampered { .. } => "camera_tampered",
             Self::CameraViewRestored { .. } => "camera_view_restored",
+            Self::Erased {} => "erased",
         }
     }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod ctc;
 pub mod delivery;
 pub mod detection;
+pub mod erasure;
 pub mod event;
 pub mod fit;
 pub mod frame;

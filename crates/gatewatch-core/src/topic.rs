@@ -5,6 +5,8 @@
 //! gatewatch/v1/{site}/alerts                   aggregator → desk, QoS 1, one alert per message
 //! gatewatch/v1/{site}/{edge}/ack               aggregator → edge, QoS 1, cumulative delivery ack
 //! gatewatch/v1/{site}/{edge}/status            edge → all, QoS 1, retained; the last will says offline
+//! gatewatch/v1/erasures                        aggregator → edges, QoS 1, retained: erasures by plate in force
+//! gatewatch/v1/{site}/{edge}/erased            edge → aggregator, QoS 1: the erasures it has carried out
 //! ```
 //! Ids are 1–64 characters of `A-Z a-z 0-9 _ -`, so they can never inject `+`, `#` or `/`.
 
@@ -18,6 +20,24 @@ pub const ALERTS_FILTER: &str = "gatewatch/v1/+/alerts";
 
 /// What the aggregator subscribes to for every gate's availability and spool floor.
 pub const STATUS_FILTER: &str = "gatewatch/v1/+/+/status";
+
+/// Where the aggregator keeps the erasures in force (retained), for every edge.
+pub const ERASURES_TOPIC: &str = "gatewatch/v1/erasures";
+
+/// What the aggregator subscribes to for the edges' erasure acknowledgements.
+pub const ERASED_FILTER: &str = "gatewatch/v1/+/+/erased";
+
+pub fn erased_topic(site: &str, edge: &str) -> String {
+    format!("{PREFIX}/{site}/{edge}/erased")
+}
+
+/// `(site, edge)` of an erased topic.
+pub fn parse_erased_topic(topic: &str) -> Option<(&str, &str)> {
+    let rest = topic.strip_prefix(PREFIX)?.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let (site, edge, leaf) = (parts.next()?, parts.next()?, parts.next()?);
+    (leaf == "erased" && parts.next().is_none() && valid_id(site) && valid_id(edge)).then_some((site, edge))
+}
 
 pub fn ack_topic(site: &str, edge: &str) -> String {
     format!("{PREFIX}/{site}/{edge}/ack")

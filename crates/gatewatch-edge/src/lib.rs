@@ -59,10 +59,11 @@ impl EdgeReport {
     }
 }
 
-/// The MQTT connection of an edge: subscribed to its own acks, with an offline last will.
+/// The MQTT connection of an edge: subscribed to its own acks and the erasures in force, with
+/// an offline last will.
 pub fn connect(cfg: &EdgeConfig) -> anyhow::Result<MqttClient> {
     let session = Session {
-        subscribe: vec![topic::ack_topic(&cfg.site, &cfg.edge)],
+        subscribe: vec![topic::ack_topic(&cfg.site, &cfg.edge), topic::ERASURES_TOPIC.to_string()],
         persistent: false,
         last_will: Some(Publisher::offline_will(&cfg.site, &cfg.edge)),
     };

@@ -8,16 +8,22 @@
 //!   MQTT ─ ack {seq} ─▶ spool.ack: segments fully acked are deleted
 //! ```
 //!
+//! Erasures by plate (retained on `gatewatch/v1/erasures`) are carried out on the spool as they
+//! come (see `gatewatch_core::erasure`), on the events still to be spooled, and acknowledged on
+//! the edge's `erased` topic.
+//!
 //! After every (re)connect, and when no ack has come for `resend_after_s`, publishing starts
 //! again from the oldest unacknowledged event: the aggregator stores idempotently, so a
 //! replay costs only bandwidth. The retained status message carries the spool floor, which
 //! lets the aggregator ack past events this edge had to drop.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use gatewatch_core::config::SpoolConfig;
 use gatewatch_core::delivery::{Ack, EdgeStatus};
+use gatewatch_core::erasure::{self, Eraser};
 use gatewatch_core::event::Event;
 use gatewatch_core::topic;
 use gatewatch_mqtt::{Message, MqttClient};
@@ -71,6 +77,11 @@ pub struct Publisher {
     last_status: Option<(Instant, u64)>,
     /// Where the endpoint reads delivery's figures, when it is served.
     metrics: Option<std::sync::Arc<EdgeMetrics>>,
+    /// The erasures in force, applied to every event taken; their ids, carried out.
+    eraser: Eraser,
+    erased: BTreeSet<String>,
+    /// The acknowledgement of erasures to publish (again after a reconnect).
+    erased_due: Option<erasure::Done>,
 }
 
 impl Publisher {
@@ -88,6 +99,9 @@ impl Publisher {
             last_progress: Instant::now(),
             last_status: None,
             metrics: None,
+            eraser: Eraser::default(),
+            erased: BTreeSet::new(),
+            erased_due: None,
         }
     }
 
@@ -174,6 +188,8 @@ impl Publisher {
     /// Stamp the next seq, check the size, append to the spool.
     fn take(&mut self, mut ev: Event) {
         ev.seq = self.spool.next_seq();
+        // Captured before an erasure of its plate came: erased before it is kept.
+        self.eraser.apply(&mut ev);
         let payload = ev.encode();
         if payload.len() > MAX_EVENT_BYTES {
             self.out.refused += 1;
@@ -193,6 +209,58 @@ impl Publisher {
                 // The disk failed: the event cannot be kept, so it is counted and logged as lost.
                 self.out.refused += 1;
                 tracing::error!(camera = %ev.camera, event_id = %ev.event_id, error = %e, "spool append failed; event lost");
+            }
+        }
+    }
+
+    /// The erasures in force: carry out the new ones on the spool and say so. A bad message
+    /// changes nothing (the erasures already carried out stay so).
+    fn on_erasures(&mut self, payload: &[u8]) {
+        let list = match serde_json::from_slice::<erasure::InForce>(payload) {
+            Ok(l)
+                if l.erasures.len() <= erasure::MAX_IN_FORCE
+                    && l.erasures.iter().all(|e| erasure::valid_hash(&e.plate_sha256) && e.id.len() <= 64) =>
+            {
+                l
+            }
+            Ok(_) => return tracing::warn!(bytes = payload.len(), "erasure message out of bounds; ignored"),
+            Err(e) => {
+                return tracing::warn!(error = %gatewatch_core::event::without_quoted(&e.to_string()), "erasure message malformed; ignored");
+            }
+        };
+        self.eraser = Eraser::new(&list.erasures);
+        let new: Vec<&erasure::Erasure> = list.erasures.iter().filter(|e| !self.erased.contains(&e.id)).collect();
+        if new.is_empty() {
+            // Nothing new (the retained message again, after a reconnect): say what is done.
+            if !list.erasures.is_empty() {
+                let ids = list.erasures.iter().map(|e| e.id.clone()).collect();
+                self.erased_due = Some(erasure::Done { ids, events: 0 });
+            }
+            return;
+        }
+        let started = Instant::now();
+        let mut eraser = Eraser::new(new.iter().copied());
+        let rewritten = self.spool.rewrite(|r| {
+            let mut ev = Event::decode(&r.payload, usize::MAX).ok()?;
+            eraser.apply(&mut ev).then(|| ev.encode())
+        });
+        match rewritten {
+            Ok(events) => {
+                self.spool_written(true);
+                self.erased.extend(new.iter().map(|e| e.id.clone()));
+                tracing::info!(
+                    erasures = new.len(),
+                    events,
+                    ms = started.elapsed().as_millis() as u64,
+                    "erasure by plate carried out on the spool"
+                );
+                let ids = list.erasures.iter().map(|e| e.id.clone()).filter(|id| self.erased.contains(id)).collect();
+                self.erased_due = Some(erasure::Done { ids, events });
+            }
+            // Not acknowledged: the retained message comes again at the next connect.
+            Err(e) => {
+                self.spool_written(false);
+                tracing::error!(error = %e, "erasure by plate failed on the spool; retried at the next connect");
             }
         }
     }
@@ -223,6 +291,9 @@ impl Publisher {
     }
 
     fn on_message(&mut self, msg: &Message) {
+        if msg.topic == topic::ERASURES_TOPIC {
+            return self.on_erasures(&msg.payload);
+        }
         match serde_json::from_slice::<Ack>(&msg.payload) {
             Ok(ack) if msg.topic == topic::ack_topic(&self.site, &self.edge) => {
                 let before = self.spool.acked();
@@ -264,6 +335,12 @@ impl Publisher {
         }
         self.cursor = self.cursor.max(acked);
         self.publish_status(Status::Routine).await;
+        if let Some(done) = self.erased_due.take() {
+            let payload = serde_json::to_vec(&done).expect("erasure acks serialise");
+            if let Err(e) = self.mqtt.publish(topic::erased_topic(&self.site, &self.edge), payload).await {
+                tracing::warn!(error = %e, "erasure acknowledgement not published; again at the next connect");
+            }
+        }
         let room = self.cfg.window.saturating_sub(self.cursor - acked) as usize;
         if room == 0 {
             return;

@@ -215,17 +215,7 @@ impl Spool {
     pub fn append(&mut self, topic: &str, routine: bool, payload: &[u8]) -> Result<u64, SpoolError> {
         let seq = self.next_seq;
         let written_ms = chrono::Utc::now().timestamp_millis();
-        let mut body = Vec::with_capacity(BODY_FIXED + topic.len() + payload.len());
-        body.extend_from_slice(&seq.to_le_bytes());
-        body.push(routine as u8);
-        body.extend_from_slice(&written_ms.to_le_bytes());
-        body.extend_from_slice(&(topic.len() as u16).to_le_bytes());
-        body.extend_from_slice(topic.as_bytes());
-        body.extend_from_slice(payload);
-        let mut rec = Vec::with_capacity(HEADER + body.len());
-        rec.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        rec.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        rec.extend_from_slice(&body);
+        let rec = encode_record(seq, routine, written_ms, topic, payload);
 
         let rotate = self.segments.back().is_none_or(|s| s.bytes + rec.len() as u64 > SEGMENT_BYTES && s.bytes > 0);
         if rotate || self.active.is_none() {
@@ -371,6 +361,55 @@ impl Spool {
         Ok(dropped)
     }
 
+    /// Offer every record held, acknowledged or not, to `change`, oldest first; a record for
+    /// which it returns a new payload is rewritten with it (same seq, topic and flags), and
+    /// each segment holding one is written anew (to a temporary file, fsynced, renamed over
+    /// the old), without its acknowledged records. Returns how many records changed.
+    pub fn rewrite(&mut self, mut change: impl FnMut(&Record) -> Option<Vec<u8>>) -> Result<u64, SpoolError> {
+        let mut changed = 0;
+        for i in 0..self.segments.len() {
+            let mut records = Vec::with_capacity(self.segments[i].entries.len());
+            {
+                let seg = &self.segments[i];
+                let mut file = File::open(&seg.path).map_err(|e| self.io(e))?;
+                for e in &seg.entries {
+                    records.push((*e, read_record(&mut file, e).map_err(|e| self.io(e))?));
+                }
+            }
+            let mut new_payloads: Vec<Option<Vec<u8>>> = records.iter().map(|(_, r)| change(r)).collect();
+            if new_payloads.iter().all(Option::is_none) {
+                continue;
+            }
+            // The segment being written is closed first; the next append reopens it.
+            if i == self.segments.len() - 1 {
+                self.sync()?;
+                self.active = None;
+            }
+            let seg_path = self.segments[i].path.clone();
+            let tmp = seg_path.with_extension("tmp");
+            let mut out = File::create(&tmp).map_err(|e| self.io(e))?;
+            let (mut kept, mut offset) = (Vec::new(), 0u64);
+            for ((e, r), new) in records.iter().zip(new_payloads.iter_mut()) {
+                if e.seq <= self.acked {
+                    continue;
+                }
+                changed += u64::from(new.is_some());
+                let payload = new.take().unwrap_or_else(|| r.payload.clone());
+                let rec = encode_record(r.seq, r.routine, r.written_ms, &r.topic, &payload);
+                out.write_all(&rec).map_err(|e| self.io(e))?;
+                kept.push(Entry { offset, len: rec.len() as u32, ..*e });
+                offset += rec.len() as u64;
+            }
+            out.sync_data().map_err(|e| self.io(e))?;
+            std::fs::rename(&tmp, &seg_path).map_err(|e| self.io(e))?;
+            sync_dir(&self.dir).map_err(|e| self.io(e))?;
+            let seg = &mut self.segments[i];
+            seg.entries = kept;
+            seg.bytes = offset;
+        }
+        Ok(changed)
+    }
+
     /// Rewrite segment `i` keeping only its unacknowledged important events.
     fn compact(&mut self, i: usize) -> Result<(), SpoolError> {
         let acked = self.acked;
@@ -405,6 +444,22 @@ impl Spool {
         seg.bytes = offset;
         Ok(())
     }
+}
+
+/// A record as it is on disk: `len | crc32(body) | body`.
+fn encode_record(seq: u64, routine: bool, written_ms: i64, topic: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(BODY_FIXED + topic.len() + payload.len());
+    body.extend_from_slice(&seq.to_le_bytes());
+    body.push(routine as u8);
+    body.extend_from_slice(&written_ms.to_le_bytes());
+    body.extend_from_slice(&(topic.len() as u16).to_le_bytes());
+    body.extend_from_slice(topic.as_bytes());
+    body.extend_from_slice(payload);
+    let mut rec = Vec::with_capacity(HEADER + body.len());
+    rec.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    rec.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    rec.extend_from_slice(&body);
+    rec
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -514,6 +569,45 @@ mod tests {
         assert!(fifth > after_first, "the fifth was written after the first four: {fifth} vs {after_first}");
         s.ack(8).unwrap();
         assert_eq!(s.oldest_unacked_ms(), None);
+    }
+
+    #[test]
+    fn rewrite_changes_the_records_it_is_given_and_drops_acked_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(&cfg(dir.path())).unwrap();
+        for i in 1..=6u8 {
+            s.append("t/x", false, format!("secret-{i}").as_bytes()).unwrap();
+        }
+        s.ack(2).unwrap();
+        let changed = s
+            .rewrite(|r| (r.payload.ends_with(b"-2") || r.payload.ends_with(b"-4")).then(|| b"gone".to_vec()))
+            .unwrap();
+        assert_eq!(changed, 1, "seq 2 is acked: dropped, not counted");
+        // Appends go on after the rewrite, in the same segment, and survive a reopen.
+        s.append("t/x", false, b"secret-7").unwrap();
+        s.sync().unwrap();
+        drop(s);
+        let mut s = Spool::open(&cfg(dir.path())).unwrap();
+        let recs = s.read_after(0, 100).unwrap();
+        let payloads: Vec<_> = recs.iter().map(|r| (r.seq, String::from_utf8(r.payload.clone()).unwrap())).collect();
+        assert_eq!(
+            payloads,
+            vec![
+                (3, "secret-3".into()),
+                (4, "gone".into()),
+                (5, "secret-5".into()),
+                (6, "secret-6".into()),
+                (7, "secret-7".into())
+            ]
+        );
+        let on_disk: Vec<u8> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap_or_default())
+            .collect();
+        for gone in [&b"secret-2"[..], b"secret-4"] {
+            assert!(!on_disk.windows(gone.len()).any(|w| w == gone), "{:?} still on disk", std::str::from_utf8(gone));
+        }
+        assert_eq!(s.next_seq(), 8);
     }
 
     #[test]

@@ -123,6 +123,7 @@ macro_rules! fence {
 #[macro_use]
 mod alerts;
 mod desk;
+mod erasure;
 mod lease;
 mod retention;
 mod sessions;
@@ -132,6 +133,7 @@ mod visits;
 
 pub use alerts::{ActError, StoredAlert, StoredSighting};
 pub use desk::{AlertFilter, CameraStatus, Picture, PlateSighting, StoreGauges};
+pub use erasure::{ErasureReport, ErasureStatus};
 pub use lease::{Lease, LeaseState};
 pub use retention::Expired;
 pub use sessions::{ApiToken, AuditEntry, AuditFilter, DeskSession, NewSession};
@@ -1028,7 +1030,138 @@ mod tests {
             desk_sessions_audit_and_reads(open("desk").await).await;
             retention_forgets_each_class_at_its_age(open("retention").await).await;
             one_lease_holder_and_a_stale_one_cannot_write(open("lease").await).await;
+            erasure_takes_the_plate_out_and_keeps_the_rest(open("erasure").await).await;
         }};
+    }
+
+    async fn erasure_takes_the_plate_out_and_keeps_the_rest(store: Store) {
+        let now: DateTime<Utc> = "2026-11-28T04:00:00Z".parse().unwrap();
+        let read = |track, plate: &str, candidates: &[&str]| {
+            event(EventBody::PlateRead(gatewatch_core::event::PlateRead {
+                track,
+                plate: plate.into(),
+                candidates: candidates.iter().map(|c| c.to_string()).collect(),
+                confidence: 0.9,
+                plate_snapshot: Some(Snapshot::jpeg(2, 1, &[0xff, 0xd8, 0x02])),
+                vehicle_snapshot: Some(Snapshot::jpeg(4, 3, &[0xff, 0xd8, 0x03])),
+                ..Default::default()
+            }))
+        };
+        let ended = |track| {
+            event(EventBody::TrackEnded {
+                track,
+                class: gatewatch_core::detection::ObjectClass::Car,
+                duration_s: 4.0,
+                detections: 12,
+                best_score: 0.8,
+                snapshot: Some(Snapshot::jpeg(4, 3, &[0xff, 0xd8, 0x04])),
+            })
+        };
+        let plate_alert = |ev: &Event, plate: &str| Alert {
+            plate: Some(plate.into()),
+            candidates: vec![],
+            message: format!("stolen car {plate}"),
+            ..alert(ev, &format!("watchlist:north:{plate}"))
+        };
+        let (hit, hit_end, as_candidate) = (read(4, "5AU5341", &[]), ended(4), read(6, "5AU5347", &["5AU5341"]));
+        let (other, other_end) = (read(5, "B12345", &[]), ended(5));
+        store
+            .commit(
+                &hit,
+                &[Signal::Seen(Sighting {
+                    alert: plate_alert(&hit, "5AU5341"),
+                    cooldown: chrono::Duration::minutes(10),
+                    score: 0.9,
+                })],
+            )
+            .await
+            .unwrap();
+        store
+            .commit(
+                &other,
+                &[Signal::Seen(Sighting {
+                    alert: plate_alert(&other, "B12345"),
+                    cooldown: chrono::Duration::minutes(10),
+                    score: 0.9,
+                })],
+            )
+            .await
+            .unwrap();
+        for ev in [&hit_end, &as_candidate, &other_end] {
+            store.commit(ev, &[]).await.unwrap();
+        }
+        for (kind, plate) in
+            [(ListKind::Resident, "5AU5341"), (ListKind::Stolen, "5AU5341"), (ListKind::Resident, "B12345")]
+        {
+            let e = ListEntry { kind, plate: plate.into(), label: "flat 3".into(), valid_from: None, valid_to: None };
+            store.put_entry(&e).await.unwrap();
+        }
+        store
+            .store_rejected(&[RejectedPayload {
+                received_at: now,
+                topic: "gatewatch/v1/north/gate-1/cam1/events".into(),
+                reason: "schema".into(),
+                detail: "d".into(),
+                origin: None,
+                payload: br#"{"plate":"5AU5341"}"#.to_vec(),
+                payload_bytes: 19,
+            }])
+            .await
+            .unwrap();
+        let lookup = |subject: &str| AuditEntry {
+            at: now,
+            user: "officer".into(),
+            action: "vehicle_lookup".into(),
+            subject: subject.into(),
+            detail: None,
+            source: None,
+        };
+        store.audit(&lookup("5AU5341")).await.unwrap();
+        store.audit(&lookup("B12345")).await.unwrap();
+
+        let r = store.erase_plate("5AU5341", "cli:test", "resident moved out", now).await.unwrap();
+        assert_eq!(
+            (r.events, r.pictures, r.alerts, r.list_entries, r.rejected, r.redacted),
+            (2, 1, 1, 1, 1, 1),
+            "{r:?}"
+        );
+        assert_eq!(r.kept_on, ["stolen"], "the police's entry stays");
+        // The reads keep their ids (a replay is a duplicate), nothing else.
+        assert!(store.has_event(hit.event_id).await.unwrap() && store.has_event(as_candidate.event_id).await.unwrap());
+        for id in [hit.event_id, as_candidate.event_id] {
+            assert!(store.picture(&id.to_string(), Picture::Vehicle).await.unwrap().is_none());
+        }
+        assert!(store.snapshot(&hit_end.event_id.to_string()).await.unwrap().is_none(), "its track's picture went");
+        let kinds: std::collections::BTreeMap<String, i64> =
+            store.counts_by_kind().await.unwrap().into_iter().collect();
+        assert_eq!((kinds["erased"], kinds["plate_read"]), (2, 1), "{kinds:?}");
+        // The other car keeps everything.
+        assert!(store.picture(&other.event_id.to_string(), Picture::Vehicle).await.unwrap().is_some());
+        assert!(store.snapshot(&other_end.event_id.to_string()).await.unwrap().is_some());
+        let alerts = store.alerts(false).await.unwrap();
+        assert_eq!(alerts.iter().map(|a| a.alert.plate.clone().unwrap()).collect::<Vec<_>>(), ["B12345"]);
+        let lists: Vec<_> = store.list_entries().await.unwrap().into_iter().map(|e| (e.kind, e.plate)).collect();
+        assert_eq!(lists.len(), 2, "{lists:?}");
+        assert!(
+            lists.contains(&(ListKind::Stolen, "5AU5341".into()))
+                && lists.contains(&(ListKind::Resident, "B12345".into()))
+        );
+        assert!(store.rejected(10).await.unwrap().is_empty());
+        let audit = store.audit_log(&AuditFilter { limit: 10, ..Default::default() }).await.unwrap();
+        let subjects: Vec<&str> = audit.iter().map(|(_, e)| e.subject.as_str()).collect();
+        let hash = gatewatch_core::erasure::plate_hash("5AU5341");
+        assert!(!subjects.contains(&"5AU5341") && subjects.contains(&"B12345"), "{subjects:?}");
+        let erased = audit.iter().find(|(_, e)| e.action == "plate_erased").expect("the erasure is audited");
+        assert_eq!((erased.1.user.as_str(), erased.1.subject.clone()), ("cli:test", format!("sha256:{hash}")));
+        // The request is in force for the edges, and their acknowledgements are kept.
+        let in_force = store.erasures_since(now - chrono::Duration::days(30), 100).await.unwrap();
+        assert_eq!(in_force.len(), 1);
+        assert_eq!((in_force[0].id.clone(), in_force[0].plate_sha256.clone()), (r.erasure_id.clone(), hash));
+        store.erasure_acked(&[r.erasure_id.clone(), "unknown".into()], "north", "gate-1", 3, now).await.unwrap();
+        store.erasure_acked(std::slice::from_ref(&r.erasure_id), "north", "gate-1", 3, now).await.unwrap();
+        let status = store.erasure_status(now - chrono::Duration::days(1)).await.unwrap();
+        assert_eq!(status.len(), 1);
+        assert_eq!(status[0].acks, [("north".into(), "gate-1".into(), now, 3)]);
     }
 
     async fn one_lease_holder_and_a_stale_one_cannot_write(store: Store) {

@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod desk;
+mod erase;
 mod eval;
 mod eval_clips;
 mod eval_controlled;
@@ -133,6 +134,15 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Erase a vehicle's plate everywhere (database, pictures, the gate boxes' spools), on
+    /// request; audited. `--status` shows past erasures and which gate boxes carried them out.
+    Erase {
+        /// Database URL, as for `alerts`; default $GATEWATCH_DB, else sqlite://gatewatch.db.
+        #[arg(long)]
+        db: Option<String>,
+        #[command(flatten)]
+        args: erase::EraseArgs,
+    },
     /// Watch-desk commands on the alert store.
     Alerts {
         /// Database URL (sqlite://gatewatch.db or postgres://user@host/gatewatch); default
@@ -189,6 +199,7 @@ fn run() -> anyhow::Result<()> {
             Command::Bench(args) => bench::run(args).await,
             Command::Alerts { db, action } => desk::run(&database_url(db)?, action).await,
             Command::Lists { db, action } => lists::run(&database_url(db)?, action).await,
+            Command::Erase { db, args } => erase::run(&database_url(db)?, args).await,
             Command::Users { db, action } => users::run(&database_url(db)?, action).await,
             Command::Rejected { db, limit } => desk::rejected(&database_url(db)?, limit).await,
             Command::Counts { db, hours } => desk::counts(&database_url(db)?, hours).await,
