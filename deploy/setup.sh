@@ -3,7 +3,8 @@
 #
 #   1. Debian packages: GStreamer (dev + plugins + libav + tools), Mosquitto, PostgreSQL,
 #      Python for the one-off model conversion, npm for the npm registry, Chromium and its
-#      driver (with a Chinese font) for the watch desk's browser test. gatewatch relies on
+#      driver (with a Chinese font) for the watch desk's browser test, dpkg-dev and systemd for
+#      building the Debian package and checking its units. gatewatch relies on
 #      no service these start: the demo and the tests start their own broker, and the tests
 #      and the bench their own PostgreSQL cluster, on free ports.
 #   2. models/fetch.py: ONNX Runtime, NanoDet-m, plate models and the vtest.avi clip, pinned
@@ -21,6 +22,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-pip npm pkg-config gcc ca-certificates libssl-dev openssl
   gir1.2-gst-rtsp-server-1.0 python3-gi postgresql
   chromium chromium-driver fonts-wqy-microhei
+  dpkg-dev systemd
 )
 
 missing=()
