@@ -135,9 +135,9 @@ class Fetcher:
         log(f"{art['name']}: {art['file']} ({len(data) / 1e6:.1f} MB, sha256 {file_sha[:16]}…)")
 
     # -- per-artifact work ----------------------------------------------------------------
-    def fetch(self, art: dict) -> None:
-        if art["name"] == "onnxruntime":
-            arch = platform.machine()
+    def fetch(self, art: dict, arch: str | None = None) -> None:
+        if art["name"].startswith("onnxruntime"):
+            arch = arch or platform.machine()
             wheel = art["wheel"].get(arch)
             if wheel is None:
                 raise SystemExit(f"no ONNX Runtime wheel pinned for {arch}")
@@ -199,10 +199,19 @@ class Fetcher:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parent.parent)
+    ap.add_argument("--onnxruntime-for", metavar="ARCH", choices=["x86_64", "aarch64"],
+                    help="only ONNX Runtime's library for another machine (a package for it):\n"
+                         "models/onnxruntime-ARCH/libonnxruntime.so")
     args = ap.parse_args()
     cache = Path(os.environ.get("GATEWATCH_CACHE", Path.home() / ".cache" / "gatewatch"))
     manifest = tomllib.loads((args.repo / "models" / "manifest.toml").read_text())
     fetcher = Fetcher(args.repo, cache)
+    if args.onnxruntime_for:
+        art = dict(next(a for a in manifest["artifact"] if a["name"] == "onnxruntime"))
+        arch = args.onnxruntime_for
+        art["name"], art["file"] = f"onnxruntime-{arch}", f"models/onnxruntime-{arch}/libonnxruntime.so"
+        fetcher.fetch(art, arch)
+        return
     for art in manifest["artifact"]:
         fetcher.fetch(art)
     log("all artifacts present and verified")

@@ -2,9 +2,8 @@
 # A Debian package of gatewatch for a gate box or a central server:
 #
 #   deploy/package/build-deb.sh                    # amd64, from target/release (deploy/setup.sh)
-#   deploy/package/build-deb.sh --arch arm64 \
-#     --binary target/aarch64-unknown-linux-gnu/release/gatewatch \
-#     --onnxruntime /path/to/aarch64/libonnxruntime.so   # cross-built: deploy/cross-aarch64.sh
+#   deploy/cross-aarch64.sh && python3 models/fetch.py --onnxruntime-for aarch64 &&
+#   deploy/package/build-deb.sh --arch arm64          # the cross-built binary and the aarch64 ONNX Runtime
 #
 # -> target/debian/gatewatch_VERSION_ARCH.deb holding
 #   /usr/bin/gatewatch, /usr/lib/gatewatch/libonnxruntime.so (ONNX Runtime, loaded at run time),
@@ -18,8 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ARCH=amd64
-BIN=target/release/gatewatch
-ORT=models/onnxruntime/libonnxruntime.so
+BIN=
+ORT=
 while [ $# -gt 0 ]; do
   case "$1" in
     --arch) ARCH=$2; shift 2 ;;
@@ -28,6 +27,11 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
+case "$ARCH" in
+  amd64) BIN=${BIN:-target/release/gatewatch}; ORT=${ORT:-models/onnxruntime/libonnxruntime.so} ;;
+  arm64) BIN=${BIN:-target/aarch64-unknown-linux-gnu/release/gatewatch}; ORT=${ORT:-models/onnxruntime-aarch64/libonnxruntime.so} ;;
+  *) echo "--arch: amd64 or arm64" >&2; exit 2 ;;
+esac
 for f in "$BIN" "$ORT" models/nanodet-m-416.onnx models/clp_det.onnx models/ch_PP-OCRv4_rec_infer.onnx; do
   [ -f "$f" ] || { echo "[deb] missing $f (run deploy/setup.sh, or deploy/cross-aarch64.sh for arm64)" >&2; exit 2; }
 done
