@@ -2,7 +2,8 @@
 # A Debian package of gatewatch for a gate box or a central server:
 #
 #   deploy/package/build-deb.sh                    # amd64, from target/release (deploy/setup.sh)
-#   deploy/cross-aarch64.sh && python3 models/fetch.py --onnxruntime-for aarch64 &&
+#   deploy/cross-aarch64.sh --prepare && deploy/cross-aarch64.sh &&
+#   python3 models/fetch.py --onnxruntime-for aarch64 &&
 #   deploy/package/build-deb.sh --arch arm64          # the cross-built binary and the aarch64 ONNX Runtime
 #
 # -> target/debian/gatewatch_VERSION_ARCH.deb holding
