@@ -31,7 +31,6 @@ MIN_RUST=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 unpack_debian_rust() {
   local debs
   debs=$(mktemp -d)
-  chmod 755 "$debs"
   local ver llvm
   ver=$(apt-cache policy rustc-web | sed -n 's/^ *Candidate: //p')
   local abi=${ver%%+*}; abi=${abi%.*}     # 1.96.0+dfsg1-... -> 1.96
@@ -47,7 +46,7 @@ unpack_debian_rust() {
   echo "[cross] Debian's Rust $ver unpacked at $DEBRUST"
 }
 
-if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--make-sysroot" ]; then
+if [ "${1:-}" = "--prepare" ]; then
   dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update -q >/dev/null; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user file >/dev/null
   # Not `rustup target add`: that downloads from static.rust-lang.org, outside the registries
@@ -56,7 +55,6 @@ if [ "${1:-}" = "--prepare" ] || [ "${1:-}" = "--make-sysroot" ]; then
     [ -x "$DEBRUST/usr/bin/rustc" ] || unpack_debian_rust
   fi
   debs=$(mktemp -d)
-  chmod 755 "$debs"
   apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
       --no-enhances --no-pre-depends libgstreamer-plugins-base1.0-dev:arm64 libssl-dev:arm64 libc6-dev:arm64 \
     | grep -E '^[a-z0-9].*:arm64$' | grep -vE '^(dpkg|perl|debconf|python3|install-info|tar|coreutils|bash|dash|sed|grep|util-linux|base-files|mount)' \
